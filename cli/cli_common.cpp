@@ -1,0 +1,46 @@
+#include "cli/cli_common.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace tern::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"info", "show this CPU's fingerprint, ISA, caches and compiled-in backends", cmd_info},
+      {"inspect", "print a GGUF file's metadata and tensor table", cmd_inspect},
+      {"synth", "write a BitNet GGUF with random ternary weights of real shapes", cmd_synth},
+  };
+  return table;
+}
+
+bool parse_options(const std::string& command, const std::vector<std::string>& args,
+                   po::options_description& desc, po::variables_map& vm, const char* usage,
+                   const char* examples, const po::positional_options_description* positional) {
+  desc.add_options()("help,h", "show this help");
+  po::command_line_parser parser(args);
+  parser.options(desc).style(po::command_line_style::unix_style);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: tern " << command << " " << usage << "\n\n" << desc << "\nexamples:\n" << examples;
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+std::string human_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+}  // namespace tern::cli

@@ -1,0 +1,44 @@
+// Shared pieces of the `tern` subcommands: option parsing with --help, and
+// the table of subcommands main() dispatches to.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tern::cli {
+
+namespace po = boost::program_options;
+
+// A bad value on the command line: main() prints it as one line and exits with 2,
+// like an unknown option.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+const std::vector<Command>& commands();
+
+// Parses args against desc (positional names optional). Returns false when
+// --help was asked for (usage already printed to stdout). Throws po::error on
+// unknown options or bad values; main() turns that into a one-line error.
+bool parse_options(const std::string& command, const std::vector<std::string>& args,
+                   po::options_description& desc, po::variables_map& vm,
+                   const char* usage, const char* examples,
+                   const po::positional_options_description* positional = nullptr);
+
+// "1.5 MiB"
+std::string human_bytes(uint64_t bytes);
+
+int cmd_info(const std::vector<std::string>& args);
+int cmd_inspect(const std::vector<std::string>& args);
+int cmd_synth(const std::vector<std::string>& args);
+
+}  // namespace tern::cli

@@ -1,0 +1,110 @@
+// The `tern` binary as a user runs it: help, errors, exit codes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_helpers.h"
+
+namespace tern {
+namespace {
+
+using test::run_tern;
+
+TEST(Cli, EveryCommandHasHelpWithAnExample) {
+  for (const char* cmd : {"info", "inspect", "synth"}) {
+    auto r = run_tern(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd << r.err;
+    EXPECT_NE(r.out.find("usage: tern " + std::string(cmd)), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("examples:\n  tern " + std::string(cmd)), std::string::npos) << r.out;
+  }
+  auto r = run_tern("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("synth"), std::string::npos);
+}
+
+TEST(Cli, UnknownCommandsAndOptionsFailWithOneLine) {
+  auto r = run_tern("frobnicate");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command 'frobnicate'"), std::string::npos) << r.err;
+
+  r = run_tern("info --bogus");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("bogus"), std::string::npos) << r.err;
+
+  r = run_tern("synth --preset huge -o x.gguf");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("huge"), std::string::npos) << r.err;
+
+  r = run_tern("synth --seed minus-one -o x.gguf");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("seed"), std::string::npos) << r.err;
+
+  r = run_tern("synth --type q4_0 -o x.gguf");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("tq2_0"), std::string::npos) << r.err;
+
+  r = run_tern("synth");  // -o is required
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("output"), std::string::npos) << r.err;
+
+  r = run_tern("inspect");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(Cli, InfoPrintsTheFingerprint) {
+  auto r = run_tern("info");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* field : {"cpu-id", "vendor", "isa", "caches", "cores", "backends", "cache dir"})
+    EXPECT_NE(r.out.find(field), std::string::npos) << field;
+
+  r = run_tern("info --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(j["cpu"]["cpu_id"].get<std::string>().empty());
+  EXPECT_TRUE(j["cpu"]["isa"].contains("avx2"));
+  EXPECT_GT(j["cpu"]["l1d_bytes"].get<uint64_t>(), 0u);
+  bool has_llvm = false, has_xbyak = false;
+  for (const auto& b : j["backends"]) {
+    has_llvm |= b["name"] == "llvm" && !b["host_cpu"].get<std::string>().empty();
+    has_xbyak |= b["name"] == "xbyak";
+  }
+  EXPECT_TRUE(has_llvm);
+#if defined(__x86_64__)
+  EXPECT_TRUE(has_xbyak);
+#endif
+}
+
+TEST(Cli, InfoHonoursAndValidatesMaxIsa) {
+  auto r = run_tern("info --json", "TERN_MAX_ISA=scalar");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["usable_isa"], "scalar");
+  EXPECT_EQ(j["max_isa"], "scalar");
+
+  r = run_tern("info", "TERN_MAX_ISA=avx9000");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("TERN_MAX_ISA"), std::string::npos) << r.err;
+}
+
+TEST(Cli, InspectReportsMissingAndCorruptFiles) {
+  test::TempDir tmp;
+  auto r = run_tern("inspect " + tmp.file("nope.gguf"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("nope.gguf"), std::string::npos) << r.err;
+
+  std::string bad = tmp.file("bad.gguf");
+  {
+    std::ofstream f(bad, std::ios::binary);
+    f << "GGUF\x03";  // truncated inside the version field
+  }
+  r = run_tern("inspect " + bad);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("bad.gguf"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace tern
