@@ -61,6 +61,7 @@ enum class Backend : uint8_t { TERN_BACKEND_VALUES(TERN_ENUM_MEMBER) };
   X(uint16_t, n_tile, 1, "_", "n", false)                                   \
   X(uint16_t, k_block, 1, "", "k", false)                                   \
   X(uint8_t, unroll, 1, "", "u", false)                                     \
+  X(uint8_t, m_tile, 1, "", "t", true)                                      \
   X(uint8_t, accumulators, 1, "", "a", true)                                \
   X(uint8_t, lut_group, 0, "", "g", true)                                   \
   X(DType, lut_entry, DType::i8, "", "e", true)                             \

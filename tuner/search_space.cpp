@@ -1,0 +1,94 @@
+#include "tuner/search_space.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "runtime/core/layout.h"
+
+namespace tern::tuner {
+namespace {
+
+uint32_t group_of(const KernelDesc& d) { return 4 * vector_bytes(d.isa); }
+
+// k_block as a multiple of the group; 0 means "all of K in one block".
+void set_k_block(KernelDesc& d, uint32_t groups) {
+  const uint32_t g = group_of(d);
+  d.k_block = static_cast<uint16_t>(groups ? groups * g : std::min<uint32_t>((d.k + g - 1) / g * g, 65535 / g * g));
+}
+
+}  // namespace
+
+size_t FamilySpace::size() const {
+  size_t n = 1;
+  for (const auto& a : axes) n *= a.values.size();
+  return n;
+}
+
+FamilySpace family_space(Family family, Op op) {
+  FamilySpace s;
+  s.family = family;
+  if (family == Family::mad) {
+    s.axes = {
+        {"n_tile", {4, 8, 16, 32, 64}, [](KernelDesc& d, uint32_t v) { d.n_tile = static_cast<uint16_t>(v); }},
+        {"k_block", {1, 4, 0}, set_k_block},
+        {"unroll", {1, 2, 4, 8}, [](KernelDesc& d, uint32_t v) { d.unroll = static_cast<uint8_t>(v); }},
+        {"m_tile", op == Op::gemv ? std::vector<uint32_t>{1} : std::vector<uint32_t>{1, 2, 3, 4, 6, 8},
+         [](KernelDesc& d, uint32_t v) { d.m_tile = static_cast<uint8_t>(v); }},
+        {"accumulators", {1, 2}, [](KernelDesc& d, uint32_t v) { d.accumulators = static_cast<uint8_t>(v); }},
+        {"prefetch", {0, 16}, [](KernelDesc& d, uint32_t v) { d.prefetch = static_cast<uint16_t>(v); }},
+    };
+    s.constraints = {
+        {"unroll divides n_tile", [](const KernelDesc& d) { return d.n_tile % d.unroll == 0; }},
+        {"a block of K is not larger than K", [](const KernelDesc& d) {
+           const uint32_t g = group_of(d);
+           return d.k_block <= (d.k + g - 1) / g * g;
+         }},
+        {"n_tile not larger than N rounded up to 4",
+         [](const KernelDesc& d) { return d.n_tile <= std::max<uint32_t>(4, (d.n + 3) / 4 * 4); }},
+        {"m_tile not larger than m", [](const KernelDesc& d) { return d.m_tile <= std::max<uint32_t>(d.m, 1); }},
+    };
+  }
+  return s;
+}
+
+KernelDesc base_desc(const Problem& p, Family family) {
+  KernelDesc d;
+  d.op = p.op;
+  d.family = family;
+  d.isa = p.isa;
+  d.backend = p.backend;
+  d.n = p.n;
+  d.k = p.k;
+  d.m = p.m;
+  return d;
+}
+
+std::vector<KernelDesc> enumerate(const FamilySpace& space, const KernelDesc& base) {
+  std::vector<KernelDesc> out;
+  std::unordered_set<KernelDesc> seen;
+  std::vector<size_t> index(space.axes.size(), 0);
+  while (true) {
+    KernelDesc d = base;
+    for (size_t i = 0; i < space.axes.size(); ++i) space.axes[i].apply(d, space.axes[i].values[index[i]]);
+    bool ok = true;
+    for (const auto& c : space.constraints) ok = ok && c.holds(d);
+    // Axes can collapse (a k_block of "all of K" equal to a listed multiple): keep one.
+    if (ok && seen.insert(d).second) out.push_back(d);
+    size_t i = 0;
+    while (i < index.size() && ++index[i] == space.axes[i].values.size()) index[i++] = 0;
+    if (i == index.size()) break;
+  }
+  return out;
+}
+
+KernelDesc default_config(const Problem& p) {
+  KernelDesc d = base_desc(p, Family::mad);
+  d.n_tile = 8;
+  d.unroll = p.isa == Isa::avx2 ? 2 : 4;
+  d.m_tile = p.op == Op::gemv ? 1 : static_cast<uint8_t>(std::min<uint32_t>(p.m, p.isa == Isa::avx2 ? 2 : 3));
+  d.accumulators = 1;
+  set_k_block(d, 0);
+  return d;
+}
+
+}  // namespace tern::tuner
