@@ -43,8 +43,19 @@ inline constexpr uint32_t kMaxDims = 4;
 
 // Metadata value types; the numbers are the ids stored in the file.
 enum class ValueType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, Bool = 7,
-  String = 8, Array = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  Bool = 7,
+  String = 8,
+  Array = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 inline constexpr uint32_t kValueTypeCount = 13;
 
@@ -56,18 +67,18 @@ class Array;
 // The elements of an array, one std::vector per element type, so a vocabulary's 128k
 // scores stay one std::vector<float> and a byte array costs a byte per element.
 // Alternative i holds element type i (the variant index is the file's type id).
-using ArrayData = std::variant<std::vector<uint8_t>, std::vector<int8_t>, std::vector<uint16_t>,
-                               std::vector<int16_t>, std::vector<uint32_t>, std::vector<int32_t>,
-                               std::vector<float>, std::vector<bool>, std::vector<std::string>,
-                               std::vector<Array>, std::vector<uint64_t>, std::vector<int64_t>,
-                               std::vector<double>>;
+using ArrayData =
+    std::variant<std::vector<uint8_t>, std::vector<int8_t>, std::vector<uint16_t>, std::vector<int16_t>,
+                 std::vector<uint32_t>, std::vector<int32_t>, std::vector<float>, std::vector<bool>,
+                 std::vector<std::string>, std::vector<Array>, std::vector<uint64_t>, std::vector<int64_t>,
+                 std::vector<double>>;
 
 class Array {
  public:
   Array() = default;  // an empty array of uint8
   template <class T>
-    requires std::is_constructible_v<ArrayData, std::vector<T>>
-  Array(std::vector<T> items) : data_(std::move(items)) {}
+  requires std::is_constructible_v<ArrayData, std::vector<T>> Array(std::vector<T> items)
+      : data_(std::move(items)) {}
   // An empty array whose element type is t (the file stores the type even when empty).
   static Array empty_of(ValueType t);
 
@@ -77,7 +88,9 @@ class Array {
 
   // The elements when they are of type T, else nullptr.
   template <class T>
-  const std::vector<T>* get_if() const { return std::get_if<std::vector<T>>(&data_); }
+  const std::vector<T>* get_if() const {
+    return std::get_if<std::vector<T>>(&data_);
+  }
   const ArrayData& data() const { return data_; }
 
   bool operator==(const Array&) const = default;
@@ -91,30 +104,27 @@ class Array {
 // silent conversions, so a literal 2 (int) becomes int32, never uint32 by accident.
 class Value {
  public:
-  using Storage = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float,
-                               bool, std::string, Array, uint64_t, int64_t, double>;
+  using Storage = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float, bool,
+                               std::string, Array, uint64_t, int64_t, double>;
 
   template <class T>
-    requires(std::is_same_v<std::remove_cvref_t<T>, uint8_t> ||
-             std::is_same_v<std::remove_cvref_t<T>, int8_t> ||
-             std::is_same_v<std::remove_cvref_t<T>, uint16_t> ||
-             std::is_same_v<std::remove_cvref_t<T>, int16_t> ||
-             std::is_same_v<std::remove_cvref_t<T>, uint32_t> ||
-             std::is_same_v<std::remove_cvref_t<T>, int32_t> ||
-             std::is_same_v<std::remove_cvref_t<T>, float> ||
-             std::is_same_v<std::remove_cvref_t<T>, bool> ||
-             std::is_same_v<std::remove_cvref_t<T>, std::string> ||
-             std::is_same_v<std::remove_cvref_t<T>, Array> ||
-             std::is_same_v<std::remove_cvref_t<T>, uint64_t> ||
-             std::is_same_v<std::remove_cvref_t<T>, int64_t> ||
-             std::is_same_v<std::remove_cvref_t<T>, double>)
-  Value(T&& v) : v_(std::forward<T>(v)) {}
+  requires(
+      std::is_same_v<std::remove_cvref_t<T>, uint8_t> || std::is_same_v<std::remove_cvref_t<T>, int8_t> ||
+      std::is_same_v<std::remove_cvref_t<T>, uint16_t> || std::is_same_v<std::remove_cvref_t<T>, int16_t> ||
+      std::is_same_v<std::remove_cvref_t<T>, uint32_t> || std::is_same_v<std::remove_cvref_t<T>, int32_t> ||
+      std::is_same_v<std::remove_cvref_t<T>, float> || std::is_same_v<std::remove_cvref_t<T>, bool> ||
+      std::is_same_v<std::remove_cvref_t<T>, std::string> || std::is_same_v<std::remove_cvref_t<T>, Array> ||
+      std::is_same_v<std::remove_cvref_t<T>, uint64_t> || std::is_same_v<std::remove_cvref_t<T>, int64_t> ||
+      std::is_same_v<std::remove_cvref_t<T>, double>) Value(T&& v)
+      : v_(std::forward<T>(v)) {}
   Value(const char* s) : v_(std::string(s)) {}
   Value(std::string_view s) : v_(std::string(s)) {}
 
   ValueType type() const { return static_cast<ValueType>(v_.index()); }
   template <class T>
-  const T* get_if() const { return std::get_if<T>(&v_); }
+  const T* get_if() const {
+    return std::get_if<T>(&v_);
+  }
   const Storage& storage() const { return v_; }
   bool operator==(const Value&) const = default;
 
@@ -133,9 +143,9 @@ struct TensorInfo {
   GgmlType type = GgmlType::F32;
   uint32_t n_dims = 0;
   std::array<uint64_t, kMaxDims> ne{1, 1, 1, 1};  // ggml order: ne[0] is the row length
-  uint64_t offset = 0;       // relative to the data section, as stored in the file
-  uint64_t file_offset = 0;  // absolute: data_offset() + offset
-  uint64_t bytes = 0;        // ggml_tensor_bytes(type, dims())
+  uint64_t offset = 0;                            // relative to the data section, as stored in the file
+  uint64_t file_offset = 0;                       // absolute: data_offset() + offset
+  uint64_t bytes = 0;                             // ggml_tensor_bytes(type, dims())
   const uint8_t* data = nullptr;
 
   std::span<const uint64_t> dims() const { return {ne.data(), n_dims}; }
@@ -285,7 +295,7 @@ class Writer {
   std::vector<TensorInfo> tensors_;
   std::map<std::string, size_t, std::less<>> tensor_index_;
   uint64_t data_offset_ = 0;
-  size_t current_ = 0;      // tensor being written
+  size_t current_ = 0;  // tensor being written
   uint64_t current_written_ = 0;
   std::vector<uint8_t> buffer_;
 };

@@ -17,11 +17,24 @@ inline constexpr uint32_t kWriteVersion = 3;
 // Bytes of one encoded scalar; 0 for string and array, whose size depends on content.
 constexpr uint64_t scalar_size(ValueType t) {
   switch (t) {
-    case ValueType::U8: case ValueType::I8: case ValueType::Bool: return 1;
-    case ValueType::U16: case ValueType::I16: return 2;
-    case ValueType::U32: case ValueType::I32: case ValueType::F32: return 4;
-    case ValueType::U64: case ValueType::I64: case ValueType::F64: return 8;
-    case ValueType::String: case ValueType::Array: return 0;
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::Bool:
+      return 1;
+    case ValueType::U16:
+    case ValueType::I16:
+      return 2;
+    case ValueType::U32:
+    case ValueType::I32:
+    case ValueType::F32:
+      return 4;
+    case ValueType::U64:
+    case ValueType::I64:
+    case ValueType::F64:
+      return 8;
+    case ValueType::String:
+    case ValueType::Array:
+      return 0;
   }
   return 0;
 }
@@ -29,8 +42,8 @@ constexpr uint64_t scalar_size(ValueType t) {
 // The fewest bytes one element of type t can take. Counts read from the file are checked
 // against remaining / min_encoded_size before anything is allocated for them.
 constexpr uint64_t min_encoded_size(ValueType t) {
-  if (t == ValueType::String) return 8;       // u64 length, no bytes
-  if (t == ValueType::Array) return 4 + 8;    // element type, count, no elements
+  if (t == ValueType::String) return 8;     // u64 length, no bytes
+  if (t == ValueType::Array) return 4 + 8;  // element type, count, no elements
   return scalar_size(t);
 }
 

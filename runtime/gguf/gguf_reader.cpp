@@ -61,7 +61,8 @@ struct Field {
 
   std::string str() const {
     std::string s(context);
-    if (element != kNoElement) s += (s.empty() ? "" : " ") + std::string("element ") + std::to_string(element);
+    if (element != kNoElement)
+      s += (s.empty() ? "" : " ") + std::string("element ") + std::to_string(element);
     if (!what.empty()) s += (s.empty() ? "" : " ") + std::string(what);
     return s;
   }
@@ -76,8 +77,7 @@ class Cursor {
   uint64_t remaining() const { return bytes_.size() - pos_; }
 
   [[noreturn]] void fail_at(uint64_t offset, const Field& f, std::string_view problem) const {
-    throw Error(file_ + ": offset " + std::to_string(offset) + ": " + f.str() + ": " +
-                std::string(problem));
+    throw Error(file_ + ": offset " + std::to_string(offset) + ": " + f.str() + ": " + std::string(problem));
   }
 
   // The next n bytes; throws when the file ends first.
@@ -103,22 +103,21 @@ class Cursor {
     const auto len = read<uint64_t>(f);
     if (len > remaining())
       fail_at(at, f,
-              "string length " + std::to_string(len) + " exceeds the " +
-                  std::to_string(remaining()) + " bytes left in the file");
+              "string length " + std::to_string(len) + " exceeds the " + std::to_string(remaining()) +
+                  " bytes left in the file");
     const auto* p = reinterpret_cast<const char*>(take(len, f));
     return std::string(p, len);
   }
 
   // A count read at `at` whose elements take at least min_size bytes each must fit in what
   // is left; checked before the count sizes any allocation.
-  void check_count(uint64_t count, uint64_t min_size, uint64_t budget, const Field& f,
-                   uint64_t at, std::string_view noun) const {
+  void check_count(uint64_t count, uint64_t min_size, uint64_t budget, const Field& f, uint64_t at,
+                   std::string_view noun) const {
     const uint64_t most = budget / min_size;
     if (count > most)
       fail_at(at, f,
-              std::to_string(count) + " exceeds what the file can hold (at most " +
-                  std::to_string(most) + " " + std::string(noun) + " in the " +
-                  std::to_string(budget) + " bytes left)");
+              std::to_string(count) + " exceeds what the file can hold (at most " + std::to_string(most) +
+                  " " + std::string(noun) + " in the " + std::to_string(budget) + " bytes left)");
   }
 
  private:
@@ -173,11 +172,11 @@ class Parser {
     const uint64_t kvs_at = cur_.pos();
     const auto n_kv = cur_.read<uint64_t>({"", "metadata key count"});
     // Both tables follow; each entry needs at least its minimal encoding.
-    cur_.check_count(n_kv, detail::kMinKvBytes, cur_.remaining(), {"", "metadata key count"},
-                     kvs_at, "entries");
+    cur_.check_count(n_kv, detail::kMinKvBytes, cur_.remaining(), {"", "metadata key count"}, kvs_at,
+                     "entries");
     const uint64_t left_for_tensors = cur_.remaining() - n_kv * detail::kMinKvBytes;
-    cur_.check_count(n_tensors, detail::kMinTensorInfoBytes, left_for_tensors,
-                     {"", "tensor count"}, tensors_at, "tensor infos");
+    cur_.check_count(n_tensors, detail::kMinTensorInfoBytes, left_for_tensors, {"", "tensor count"},
+                     tensors_at, "tensor infos");
     return {n_tensors, n_kv};
   }
 
@@ -205,9 +204,9 @@ class Parser {
       const std::string entry = "metadata entry " + std::to_string(i);
       std::string key = cur_.read_string({entry, "key"});
       if (const KeyValue* first = file_.find_entry(key))
-        cur_.fail_at(at, {entry, "key"},
-                     "duplicate key " + quoted(key) + " (first at offset " +
-                         std::to_string(first->offset) + ")");
+        cur_.fail_at(
+            at, {entry, "key"},
+            "duplicate key " + quoted(key) + " (first at offset " + std::to_string(first->offset) + ")");
 
       const std::string context = "metadata " + quoted(key);
       const ValueType type = read_value_type({context, "value type"});
@@ -234,19 +233,32 @@ class Parser {
 
   Value read_value(ValueType type, const Field& f, int depth) {
     switch (type) {
-      case ValueType::U8: return cur_.read<uint8_t>(f);
-      case ValueType::I8: return cur_.read<int8_t>(f);
-      case ValueType::U16: return cur_.read<uint16_t>(f);
-      case ValueType::I16: return cur_.read<int16_t>(f);
-      case ValueType::U32: return cur_.read<uint32_t>(f);
-      case ValueType::I32: return cur_.read<int32_t>(f);
-      case ValueType::F32: return cur_.read<float>(f);
-      case ValueType::Bool: return read_bool(f);
-      case ValueType::String: return cur_.read_string(f);
-      case ValueType::Array: return read_array(f, depth + 1);
-      case ValueType::U64: return cur_.read<uint64_t>(f);
-      case ValueType::I64: return cur_.read<int64_t>(f);
-      case ValueType::F64: return cur_.read<double>(f);
+      case ValueType::U8:
+        return cur_.read<uint8_t>(f);
+      case ValueType::I8:
+        return cur_.read<int8_t>(f);
+      case ValueType::U16:
+        return cur_.read<uint16_t>(f);
+      case ValueType::I16:
+        return cur_.read<int16_t>(f);
+      case ValueType::U32:
+        return cur_.read<uint32_t>(f);
+      case ValueType::I32:
+        return cur_.read<int32_t>(f);
+      case ValueType::F32:
+        return cur_.read<float>(f);
+      case ValueType::Bool:
+        return read_bool(f);
+      case ValueType::String:
+        return cur_.read_string(f);
+      case ValueType::Array:
+        return read_array(f, depth + 1);
+      case ValueType::U64:
+        return cur_.read<uint64_t>(f);
+      case ValueType::I64:
+        return cur_.read<int64_t>(f);
+      case ValueType::F64:
+        return cur_.read<double>(f);
     }
     cur_.fail_at(cur_.pos(), f, "unreachable value type");
   }
@@ -264,26 +276,34 @@ class Parser {
   Array read_array(const Field& f, int depth) {
     const uint64_t at = cur_.pos();
     if (depth > kMaxArrayDepth)
-      cur_.fail_at(at, f,
-                   "arrays nested deeper than " + std::to_string(kMaxArrayDepth) + " levels");
+      cur_.fail_at(at, f, "arrays nested deeper than " + std::to_string(kMaxArrayDepth) + " levels");
     const ValueType elem = read_value_type({f.context, "array element type", f.element});
     const uint64_t count_at = cur_.pos();
     const Field count_field{f.context, "array count", f.element};
     const auto count = cur_.read<uint64_t>(count_field);
-    cur_.check_count(count, min_encoded_size(elem), cur_.remaining(), count_field, count_at,
-                     "elements");
+    cur_.check_count(count, min_encoded_size(elem), cur_.remaining(), count_field, count_at, "elements");
 
     switch (elem) {
-      case ValueType::U8: return read_scalars<uint8_t>(count, f);
-      case ValueType::I8: return read_scalars<int8_t>(count, f);
-      case ValueType::U16: return read_scalars<uint16_t>(count, f);
-      case ValueType::I16: return read_scalars<int16_t>(count, f);
-      case ValueType::U32: return read_scalars<uint32_t>(count, f);
-      case ValueType::I32: return read_scalars<int32_t>(count, f);
-      case ValueType::F32: return read_scalars<float>(count, f);
-      case ValueType::U64: return read_scalars<uint64_t>(count, f);
-      case ValueType::I64: return read_scalars<int64_t>(count, f);
-      case ValueType::F64: return read_scalars<double>(count, f);
+      case ValueType::U8:
+        return read_scalars<uint8_t>(count, f);
+      case ValueType::I8:
+        return read_scalars<int8_t>(count, f);
+      case ValueType::U16:
+        return read_scalars<uint16_t>(count, f);
+      case ValueType::I16:
+        return read_scalars<int16_t>(count, f);
+      case ValueType::U32:
+        return read_scalars<uint32_t>(count, f);
+      case ValueType::I32:
+        return read_scalars<int32_t>(count, f);
+      case ValueType::F32:
+        return read_scalars<float>(count, f);
+      case ValueType::U64:
+        return read_scalars<uint64_t>(count, f);
+      case ValueType::I64:
+        return read_scalars<int64_t>(count, f);
+      case ValueType::F64:
+        return read_scalars<double>(count, f);
       case ValueType::Bool: {
         std::vector<bool> v(count);
         for (uint64_t i = 0; i < count; ++i) v[i] = read_bool({f.context, f.what, i});
@@ -326,16 +346,15 @@ class Parser {
         },
         kv->value.storage());
     if (!detail::is_power_of_two(value))
-      cur_.fail_at(kv->offset, f,
-                   std::to_string(value) + " is not a non-zero power of two");
+      cur_.fail_at(kv->offset, f, std::to_string(value) + " is not a non-zero power of two");
     file_.alignment_ = static_cast<uint32_t>(value);
   }
 
   void read_tensor_infos(uint64_t n_tensors) {
     const uint64_t at = cur_.pos();
     // Re-checked against what is left now that the metadata has been read.
-    cur_.check_count(n_tensors, detail::kMinTensorInfoBytes, cur_.remaining(), {"", "tensor count"},
-                     at, "tensor infos");
+    cur_.check_count(n_tensors, detail::kMinTensorInfoBytes, cur_.remaining(), {"", "tensor count"}, at,
+                     "tensor infos");
     file_.tensors_.reserve(capped(n_tensors));
     info_offsets_.reserve(capped(n_tensors));
     for (uint64_t i = 0; i < n_tensors; ++i) {
@@ -373,8 +392,7 @@ class Parser {
     const auto type_id = cur_.read<uint32_t>({ctx, "type"});
     if (!ggml_type_info(type_id))
       cur_.fail_at(type_at, {ctx, "type"},
-                   "id " + std::to_string(type_id) +
-                       " is neither a ggml type nor bitnet.cpp's I2_S (36)");
+                   "id " + std::to_string(type_id) + " is neither a ggml type nor bitnet.cpp's I2_S (36)");
     t.type = static_cast<GgmlType>(type_id);
     t.bytes = tensor_bytes(t, ctx, dims_at);
 
@@ -399,8 +417,7 @@ class Parser {
     const auto bytes = ggml_tensor_bytes(t.type, t.dims());
     if (!bytes)
       cur_.fail_at(dims_at, {ctx, "dims"},
-                   join_dims(t.dims()) + " of " + std::string(type_name) +
-                       " overflows a 64-bit byte size");
+                   join_dims(t.dims()) + " of " + std::string(type_name) + " overflows a 64-bit byte size");
     return *bytes;
   }
 
@@ -421,10 +438,9 @@ class Parser {
     if (__builtin_add_overflow(file_.data_offset_, t.offset, &t.file_offset) ||
         __builtin_add_overflow(t.file_offset, t.bytes, &end) || end > cur_.size())
       cur_.fail_at(info_offsets_[i], {ctx, "data"},
-                   std::to_string(t.bytes) + " bytes at data offset " +
-                       std::to_string(t.offset) + " (file offset " +
-                       std::to_string(file_.data_offset_) + " + " + std::to_string(t.offset) +
-                       ") run past the end of the " + std::to_string(cur_.size()) +
+                   std::to_string(t.bytes) + " bytes at data offset " + std::to_string(t.offset) +
+                       " (file offset " + std::to_string(file_.data_offset_) + " + " +
+                       std::to_string(t.offset) + ") run past the end of the " + std::to_string(cur_.size()) +
                        "-byte file");
     t.data = file_.bytes_.data() + t.file_offset;
   }
@@ -433,18 +449,16 @@ class Parser {
     const auto& ts = file_.tensors_;
     std::vector<size_t> order(ts.size());
     std::iota(order.begin(), order.end(), size_t{0});
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return ts[a].offset < ts[b].offset; });
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ts[a].offset < ts[b].offset; });
     for (size_t k = 1; k < order.size(); ++k) {
       const TensorInfo& prev = ts[order[k - 1]];
       const TensorInfo& t = ts[order[k]];
       if (prev.offset + prev.bytes > t.offset)  // both in the file, so no overflow
         cur_.fail_at(info_offsets_[order[k]],
                      {"tensor " + std::to_string(order[k]) + " " + quoted(t.name), "data"},
-                     "bytes [" + std::to_string(t.offset) + ", " +
-                         std::to_string(t.offset + t.bytes) + ") overlap tensor " +
-                         quoted(prev.name) + " at [" + std::to_string(prev.offset) + ", " +
-                         std::to_string(prev.offset + prev.bytes) + ")");
+                     "bytes [" + std::to_string(t.offset) + ", " + std::to_string(t.offset + t.bytes) +
+                         ") overlap tensor " + quoted(prev.name) + " at [" + std::to_string(prev.offset) +
+                         ", " + std::to_string(prev.offset + prev.bytes) + ")");
     }
   }
 
@@ -540,8 +554,7 @@ std::string describe(const Value& v) {
       [&](const auto& x) {
         using X = std::decay_t<decltype(x)>;
         if constexpr (is_int<X>) s += " " + std::to_string(x);
-        if constexpr (std::is_same_v<X, Array>)
-          s += " of " + std::string(value_type_name(x.element_type()));
+        if constexpr (std::is_same_v<X, Array>) s += " of " + std::string(value_type_name(x.element_type()));
       },
       v.storage());
   return s;
@@ -600,9 +613,8 @@ std::vector<T> get_integer_array(const File& f, std::string_view key) {
           std::vector<T> out(items.size());
           for (size_t i = 0; i < items.size(); ++i) {
             if (!std::in_range<T>(items[i]))
-              throw Error(f.name() + ": metadata " + quoted(kv.key) + " element " +
-                          std::to_string(i) + ": " + std::to_string(items[i]) +
-                          " does not fit " + std::string(int_name<T>()));
+              throw Error(f.name() + ": metadata " + quoted(kv.key) + " element " + std::to_string(i) + ": " +
+                          std::to_string(items[i]) + " does not fit " + std::string(int_name<T>()));
             out[i] = static_cast<T>(items[i]);
           }
           return out;

@@ -27,10 +27,14 @@ size_t utf8_sequence(std::string_view s, size_t i) {
   if (c < 0x80) return 1;
   size_t n;
   uint32_t cp;
-  if ((c & 0xe0) == 0xc0) n = 2, cp = c & 0x1f;
-  else if ((c & 0xf0) == 0xe0) n = 3, cp = c & 0x0f;
-  else if ((c & 0xf8) == 0xf0) n = 4, cp = c & 0x07;
-  else return 0;
+  if ((c & 0xe0) == 0xc0)
+    n = 2, cp = c & 0x1f;
+  else if ((c & 0xf0) == 0xe0)
+    n = 3, cp = c & 0x0f;
+  else if ((c & 0xf8) == 0xf0)
+    n = 4, cp = c & 0x07;
+  else
+    return 0;
   if (i + n > s.size()) return 0;
   for (size_t k = 1; k < n; ++k) {
     if ((b(i + k) & 0xc0) != 0x80) return 0;
@@ -57,11 +61,21 @@ std::string quote_text(std::string_view s, bool full) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c >= 0x20 && c < 0x7f) {
           out += static_cast<char>(c);
@@ -93,11 +107,16 @@ std::string array_text(const Array& a, bool full);
 
 template <class T>
 std::string scalar_text(const T& x, bool full) {
-  if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
-  else if constexpr (std::is_floating_point_v<T>) return float_text(x);
-  else if constexpr (std::is_same_v<T, std::string>) return quote_text(x, full);
-  else if constexpr (std::is_same_v<T, Array>) return array_text(x, full);
-  else return std::to_string(x);  // every integer width, int8/uint8 as numbers
+  if constexpr (std::is_same_v<T, bool>)
+    return x ? "true" : "false";
+  else if constexpr (std::is_floating_point_v<T>)
+    return float_text(x);
+  else if constexpr (std::is_same_v<T, std::string>)
+    return quote_text(x, full);
+  else if constexpr (std::is_same_v<T, Array>)
+    return array_text(x, full);
+  else
+    return std::to_string(x);  // every integer width, int8/uint8 as numbers
 }
 
 std::string array_text(const Array& a, bool full) {
@@ -161,8 +180,8 @@ Totals totals_of(const File& f) {
 }  // namespace
 
 void print_summary(const File& f, std::ostream& out, bool full) {
-  out << f.name() << ": GGUF v" << f.version() << ", " << f.size() << " bytes, alignment "
-      << f.alignment() << ", data at offset " << f.data_offset() << "\n";
+  out << f.name() << ": GGUF v" << f.version() << ", " << f.size() << " bytes, alignment " << f.alignment()
+      << ", data at offset " << f.data_offset() << "\n";
 
   out << "\nmetadata: " << f.metadata().size() << " keys\n";
   size_t key_width = 0;
@@ -238,11 +257,15 @@ nlohmann::json array_json(const Array& a);
 
 template <class T>
 nlohmann::json scalar_json(const T& x) {
-  if constexpr (std::is_same_v<T, std::string>) return utf8_or_replacement(x);
-  else if constexpr (std::is_same_v<T, Array>) return array_json(x);
+  if constexpr (std::is_same_v<T, std::string>)
+    return utf8_or_replacement(x);
+  else if constexpr (std::is_same_v<T, Array>)
+    return array_json(x);
   // Via the float's shortest decimal, so 1e-5f shows as 1e-05, not 9.999999747378752e-06.
-  else if constexpr (std::is_same_v<T, float>) return std::isfinite(x) ? std::stod(float_text(x)) : double(x);
-  else return x;
+  else if constexpr (std::is_same_v<T, float>)
+    return std::isfinite(x) ? std::stod(float_text(x)) : double(x);
+  else
+    return x;
 }
 
 nlohmann::json array_json(const Array& a) {
@@ -265,8 +288,7 @@ nlohmann::json array_json(const Array& a) {
 nlohmann::json to_json(const File& f) {
   nlohmann::json metadata = nlohmann::json::array();
   for (const KeyValue& kv : f.metadata()) {
-    nlohmann::json entry = {{"key", utf8_or_replacement(kv.key)},
-                            {"type", value_type_name(kv.value.type())}};
+    nlohmann::json entry = {{"key", utf8_or_replacement(kv.key)}, {"type", value_type_name(kv.value.type())}};
     if (const Array* a = kv.value.get_if<Array>())
       entry.update(array_json(*a));
     else

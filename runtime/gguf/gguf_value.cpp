@@ -4,19 +4,32 @@ namespace tern::gguf {
 
 std::string_view value_type_name(ValueType t) {
   switch (t) {
-    case ValueType::U8: return "uint8";
-    case ValueType::I8: return "int8";
-    case ValueType::U16: return "uint16";
-    case ValueType::I16: return "int16";
-    case ValueType::U32: return "uint32";
-    case ValueType::I32: return "int32";
-    case ValueType::F32: return "float32";
-    case ValueType::Bool: return "bool";
-    case ValueType::String: return "string";
-    case ValueType::Array: return "array";
-    case ValueType::U64: return "uint64";
-    case ValueType::I64: return "int64";
-    case ValueType::F64: return "float64";
+    case ValueType::U8:
+      return "uint8";
+    case ValueType::I8:
+      return "int8";
+    case ValueType::U16:
+      return "uint16";
+    case ValueType::I16:
+      return "int16";
+    case ValueType::U32:
+      return "uint32";
+    case ValueType::I32:
+      return "int32";
+    case ValueType::F32:
+      return "float32";
+    case ValueType::Bool:
+      return "bool";
+    case ValueType::String:
+      return "string";
+    case ValueType::Array:
+      return "array";
+    case ValueType::U64:
+      return "uint64";
+    case ValueType::I64:
+      return "int64";
+    case ValueType::F64:
+      return "float64";
   }
   return "unknown";
 }

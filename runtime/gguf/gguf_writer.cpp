@@ -28,7 +28,9 @@ class HeaderEncoder {
   }
 
   template <class T>
-  void put(T v) { put_bytes(&v, sizeof(T)); }
+  void put(T v) {
+    put_bytes(&v, sizeof(T));
+  }
 
   void put_string(std::string_view s) {
     put<uint64_t>(s.size());
@@ -41,20 +43,26 @@ class HeaderEncoder {
 
  private:
   template <class T>
-  void put_payload(const T& x) { put<T>(x); }
+  void put_payload(const T& x) {
+    put<T>(x);
+  }
   void put_payload(bool b) { put<uint8_t>(b ? 1 : 0); }
   void put_payload(const std::string& s) { put_string(s); }
 
   void put_payload(const Array& a) {
     put<uint32_t>(static_cast<uint32_t>(a.element_type()));
     put<uint64_t>(a.size());
-    std::visit([&](const auto& items) {
-      for (const auto& item : items) put_element(item);
-    }, a.data());
+    std::visit(
+        [&](const auto& items) {
+          for (const auto& item : items) put_element(item);
+        },
+        a.data());
   }
 
   template <class T>
-  void put_element(const T& x) { put_payload(x); }
+  void put_element(const T& x) {
+    put_payload(x);
+  }
   void put_element(std::vector<bool>::const_reference b) { put_payload(static_cast<bool>(b)); }
 
   std::vector<uint8_t> out_;
@@ -74,8 +82,7 @@ int array_depth(const Array& a) {
 Writer::Writer(std::string path) : path_(std::move(path)) {
   temp_path_ = path_ + ".tmp." + std::to_string(::getpid());
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0)
-    throw Error(path_ + ": cannot create " + temp_path_ + ": " + std::strerror(errno));
+  if (fd_ < 0) throw Error(path_ + ": cannot create " + temp_path_ + ": " + std::strerror(errno));
   buffer_.reserve(kBufferBytes);
 }
 
@@ -98,10 +105,18 @@ void Writer::require_state(State s, const char* action) const {
   if (state_ == s) return;
   std::string why;
   switch (state_) {
-    case State::Declaring: why = "the header is not written yet"; break;
-    case State::Writing: why = "the header is already written"; break;
-    case State::Finished: why = "finish() was already called"; break;
-    case State::Failed: why = "an earlier call failed"; break;
+    case State::Declaring:
+      why = "the header is not written yet";
+      break;
+    case State::Writing:
+      why = "the header is already written";
+      break;
+    case State::Finished:
+      why = "finish() was already called";
+      break;
+    case State::Failed:
+      why = "an earlier call failed";
+      break;
   }
   throw Error(path_ + ": cannot " + action + ": " + why);
 }
@@ -196,17 +211,15 @@ void Writer::write_tensor(std::string_view name, const void* data, size_t bytes)
 
   const TensorInfo& t = tensors_[current_];
   if (name != t.name) {
-    const std::string got = "got data for tensor '" + std::string(name) + "' while tensor '" +
-                            t.name + "' (#" + std::to_string(current_) + ") ";
-    if (current_written_ == 0)
-      fail(got + "is next: tensors must be written in declaration order");
-    fail(got + "has only " + std::to_string(current_written_) + " of its " +
-         std::to_string(t.bytes) + " bytes");
+    const std::string got = "got data for tensor '" + std::string(name) + "' while tensor '" + t.name +
+                            "' (#" + std::to_string(current_) + ") ";
+    if (current_written_ == 0) fail(got + "is next: tensors must be written in declaration order");
+    fail(got + "has only " + std::to_string(current_written_) + " of its " + std::to_string(t.bytes) +
+         " bytes");
   }
   if (bytes > t.bytes - current_written_)
-    fail("tensor '" + t.name + "' is " + std::to_string(t.bytes) + " bytes; " +
-         std::to_string(bytes) + " more after " + std::to_string(current_written_) +
-         " would overrun it");
+    fail("tensor '" + t.name + "' is " + std::to_string(t.bytes) + " bytes; " + std::to_string(bytes) +
+         " more after " + std::to_string(current_written_) + " would overrun it");
 
   emit(data, bytes);
   current_written_ += bytes;

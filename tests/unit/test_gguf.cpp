@@ -89,9 +89,8 @@ struct Bytes {
 class GgufFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("tern_gguf_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("tern_gguf_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -185,8 +184,7 @@ TEST_F(GgufFiles, GgufRoundTripArraysIncludingNestedAndEmpty) {
       {"a.empty_string", Array::empty_of(ValueType::String)},
       {"a.empty_nested", Array::empty_of(ValueType::Array)},
       {"a.nested",
-       Array(std::vector<Array>{Array(std::vector<int32_t>{1, 2}),
-                                Array(std::vector<std::string>{"x", "y"}),
+       Array(std::vector<Array>{Array(std::vector<int32_t>{1, 2}), Array(std::vector<std::string>{"x", "y"}),
                                 Array::empty_of(ValueType::F64),
                                 Array(std::vector<Array>{Array(std::vector<uint8_t>{7})})})},
   };
@@ -298,8 +296,7 @@ TEST(GgufReader, GgufBadAlignmentRejected) {
   for (uint32_t bad : {0u, 3u, 48u}) {
     Bytes b;
     b.header(0, 1).kv_u32("general.alignment", bad);
-    parse_error(b.b, {"<memory>", "offset 24", "general.alignment", std::to_string(bad),
-                      "power of two"});
+    parse_error(b.b, {"<memory>", "offset 24", "general.alignment", std::to_string(bad), "power of two"});
   }
   Bytes s;
   s.header(0, 1).kv_str("general.alignment", "32");
@@ -315,7 +312,12 @@ TEST(GgufReader, GgufVersion2ParsesByHand) {
   b.header(1, 3, /*version=*/2)
       .kv_str("general.architecture", "bitnet")
       .kv_u32("bitnet.embedding_length", 256)
-      .str("tokens").u32(9).u32(8).u64(2).str("a").str("bc")
+      .str("tokens")
+      .u32(9)
+      .u32(8)
+      .u64(2)
+      .str("a")
+      .str("bc")
       .tensor("w", {256, 2}, 35 /* TQ2_0 */, 0)
       .data(2 * 66);
   const File f = File::parse(b.b, "v2.gguf");
@@ -361,13 +363,27 @@ TEST(GgufReader, GgufTypedGettersNameTheKey) {
   Bytes b;
   b.header(0, 6)
       .kv_str("s", "text")
-      .str("neg").u32(5).put<int32_t>(-1)
-      .str("big").u32(10).u64(1ull << 40)
-      .str("f64").u32(12).put<double>(0.25)
-      .str("flag").u32(7).u8(1)
-      .str("ints").u32(9).u32(11).u64(2).put<int64_t>(1).put<int64_t>(1ll << 40);
+      .str("neg")
+      .u32(5)
+      .put<int32_t>(-1)
+      .str("big")
+      .u32(10)
+      .u64(1ull << 40)
+      .str("f64")
+      .u32(12)
+      .put<double>(0.25)
+      .str("flag")
+      .u32(7)
+      .u8(1)
+      .str("ints")
+      .u32(9)
+      .u32(11)
+      .u64(2)
+      .put<int64_t>(1)
+      .put<int64_t>(1ll << 40);
   const File f = File::parse(b.b, "g.gguf");
-  expect_error([&] { f.get_u32("s"); }, {"g.gguf", "'s'", "offset 24", "expected an integer that fits uint32", "found string"});
+  expect_error([&] { f.get_u32("s"); },
+               {"g.gguf", "'s'", "offset 24", "expected an integer that fits uint32", "found string"});
   expect_error([&] { f.get_u32("neg"); }, {"'neg'", "uint32", "int32 -1"});
   EXPECT_EQ(f.get_i32("neg"), -1);
   expect_error([&] { f.get_u32("big"); }, {"'big'", "uint64 1099511627776"});
@@ -402,12 +418,10 @@ struct Golden {
 // 4 heads of 64, 2 KV heads, vocab 1024), in ggml order (row length first).
 std::vector<uint64_t> expected_dims(const std::string& name) {
   const std::pair<const char*, std::vector<uint64_t>> table[] = {
-      {"token_embd.weight", {256, 1024}}, {"output_norm.weight", {256}},
-      {"attn_norm.weight", {256}},        {"attn_q.weight", {256, 256}},
-      {"attn_k.weight", {256, 128}},      {"attn_v.weight", {256, 128}},
-      {"attn_output.weight", {256, 256}}, {"attn_sub_norm.weight", {256}},
-      {"ffn_norm.weight", {256}},         {"ffn_gate.weight", {256, 768}},
-      {"ffn_up.weight", {256, 768}},      {"ffn_down.weight", {768, 256}},
+      {"token_embd.weight", {256, 1024}}, {"output_norm.weight", {256}},   {"attn_norm.weight", {256}},
+      {"attn_q.weight", {256, 256}},      {"attn_k.weight", {256, 128}},   {"attn_v.weight", {256, 128}},
+      {"attn_output.weight", {256, 256}}, {"attn_sub_norm.weight", {256}}, {"ffn_norm.weight", {256}},
+      {"ffn_gate.weight", {256, 768}},    {"ffn_up.weight", {256, 768}},   {"ffn_down.weight", {768, 256}},
       {"ffn_sub_norm.weight", {768}},
   };
   for (const auto& [suffix, dims] : table) {
@@ -476,13 +490,35 @@ TEST_P(GgufGolden, GgufGoldenFileParses) {
 
 INSTANTIATE_TEST_SUITE_P(Gguf, GgufGolden,
                          ::testing::Values(Golden{"tiny-bitnet-tq2_0.gguf", "Q6_K", "TQ2_0"},
-                                           Golden{"tiny-bitnet-i2_s.gguf", "F16", "I2_S"}),
+                                           Golden{"tiny-bitnet-i2_s.gguf", "F16", "I2_S"},
+                                           Golden{"tiny-bitnet-tq1_0.gguf", "Q6_K", "TQ1_0"},
+                                           Golden{"tiny-bitnet-tq2_0-embf16.gguf", "F16", "TQ2_0"},
+                                           Golden{"tiny-bitnet-f16.gguf", "F16", "F16"}),
                          [](const auto& info) {
                            std::string s = info.param.file.substr(12, info.param.file.size() - 17);
                            for (char& c : s)
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                            return s;
                          });
+
+// The real llama3 vocabulary (128256 tokens, 280147 merges, no tensors).
+TEST(GgufGoldenDetails, GgufLlama3VocabParsesQuickly) {
+  const std::string path = kDataDir + "/ggml-vocab-llama-bpe.gguf";
+  if (!fs::exists(path)) GTEST_SKIP() << path << " not present";
+  const auto start = std::chrono::steady_clock::now();
+  const File f = File::open(path);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 0.5);
+  EXPECT_EQ(f.get_string("general.architecture"), "llama");
+  EXPECT_EQ(f.get_string_array("tokenizer.ggml.tokens").size(), 128256u);
+  EXPECT_EQ(f.get_string_array("tokenizer.ggml.merges").size(), 280147u);
+  EXPECT_EQ(f.get_i32_array("tokenizer.ggml.token_type").size(), 128256u);
+  EXPECT_EQ(f.get_u32("tokenizer.ggml.bos_token_id"), 128000u);
+  EXPECT_TRUE(f.tensors().empty());
+  // No padding after a tensor-less table: the data section would start past the end.
+  EXPECT_GT(f.data_offset(), f.size());
+  RecordProperty("parse_ms", std::to_string(seconds * 1000));
+}
 
 TEST(GgufGoldenDetails, GgufI2sSizesFollowBitnetCpp) {
   const File f = File::open(kDataDir + "/tiny-bitnet-i2_s.gguf");
@@ -511,12 +547,30 @@ TEST(GgufSummary, GgufPrintSummaryAndJson) {
   std::ostringstream out;
   print_summary(f, out, false);
   const std::string s = out.str();
-  for (const char* part : {"GGUF v3", "alignment 32", "metadata: 24 keys", "general.architecture",
-                           "\"bitnet\"", "bitnet.embedding_length", "uint32", "[string x 1024: ",
-                           ", ...]", "[int32 x 1024: 1, 1, ", "blk.0.ffn_down.weight", "TQ2_0",
-                           "768 x 256", "50688", "token_embd.weight", "Q6_K", "256 x 1024",
-                           "tensors: 24", "totals: 24 tensors", "F32 x 9", "Q6_K x 1", "TQ2_0 x 14",
-                           "500000", "0.00001"})
+  for (const char* part : {"GGUF v3",
+                           "alignment 32",
+                           "metadata: 24 keys",
+                           "general.architecture",
+                           "\"bitnet\"",
+                           "bitnet.embedding_length",
+                           "uint32",
+                           "[string x 1024: ",
+                           ", ...]",
+                           "[int32 x 1024: 1, 1, ",
+                           "blk.0.ffn_down.weight",
+                           "TQ2_0",
+                           "768 x 256",
+                           "50688",
+                           "token_embd.weight",
+                           "Q6_K",
+                           "256 x 1024",
+                           "tensors: 24",
+                           "totals: 24 tensors",
+                           "F32 x 9",
+                           "Q6_K x 1",
+                           "TQ2_0 x 14",
+                           "500000",
+                           "0.00001"})
     EXPECT_NE(s.find(part), std::string::npos) << "'" << part << "' missing from summary:\n" << s;
   EXPECT_EQ(s.find("<|begin_of_text|>"), std::string::npos) << "arrays are abbreviated";
 
@@ -614,8 +668,8 @@ TEST(GgufMalformed, GgufRandomCorruptionThrowsOnlyTernError) {
 TEST(GgufMalformed, GgufHugeCountsRejectedBeforeAllocation) {
   Bytes kv;
   kv.header(0, 1ull << 63);
-  parse_error(kv.b, {"offset 16", "metadata key count", "9223372036854775808",
-                     "exceeds what the file can hold"});
+  parse_error(kv.b,
+              {"offset 16", "metadata key count", "9223372036854775808", "exceeds what the file can hold"});
   Bytes kv_max;
   kv_max.header(0, ~0ull);
   parse_error(kv_max.b, {"offset 16", "metadata key count: 18446744073709551615"});
@@ -693,13 +747,14 @@ TEST(GgufMalformed, GgufTensorErrors) {
   parse_error(one_tensor({4}, 0, 8, 64), {"tensor 0 'w' offset", "8 is not a multiple of the alignment 32"});
   parse_error(one_tensor({4}, 99, 0, 16),
               {"tensor 0 'w' type", "id 99", "neither a ggml type nor bitnet.cpp's I2_S"});
-  parse_error(one_tensor({1, 1, 1, 1, 1}, 0, 0, 16), {"offset 33", "tensor 0 'w' n_dims", "5, expected 1..4"});
+  parse_error(one_tensor({1, 1, 1, 1, 1}, 0, 0, 16),
+              {"offset 33", "tensor 0 'w' n_dims", "5, expected 1..4"});
   parse_error(one_tensor({}, 0, 0, 16), {"tensor 0 'w' n_dims", "0, expected 1..4"});
   parse_error(one_tensor({4, 0}, 0, 0, 16), {"offset 45", "tensor 0 'w' ne[1]", "dims must be at least 1"});
   parse_error(one_tensor({1ull << 40, 1ull << 40}, 0, 0, 16), {"tensor 0 'w' dims", "overflows"});
   parse_error(one_tensor({1ull << 63}, 24, 0, 16), {"tensor 0 'w' ne[0]", "exceeds int64"});
-  parse_error(one_tensor({100}, 35, 0, 66), {"offset 37", "tensor 0 'w' ne[0]", "row length 100",
-                                              "TQ2_0's block of 256"});
+  parse_error(one_tensor({100}, 35, 0, 66),
+              {"offset 37", "tensor 0 'w' ne[0]", "row length 100", "TQ2_0's block of 256"});
   parse_error(one_tensor({64}, 36, 0, 64), {"row length 64", "I2_S's block of 128"});
 
   Bytes dup;
@@ -757,7 +812,8 @@ TEST_F(GgufFiles, GgufWriterChecksByteCounts) {
     w.add_tensor("a", GgmlType::F32, {4});
     w.add_tensor("b", GgmlType::F32, {4});
     w.write_tensor("a", pattern(10, 0));
-    expect_error([&] { w.write_tensor("a", pattern(7, 0)); }, {"a.gguf", "tensor 'a' is 16 bytes", "overrun"});
+    expect_error([&] { w.write_tensor("a", pattern(7, 0)); },
+                 {"a.gguf", "tensor 'a' is 16 bytes", "overrun"});
     expect_error([&] { w.write_tensor("a", pattern(1, 0)); }, {"an earlier call failed"});
   }
   {
