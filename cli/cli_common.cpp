@@ -3,12 +3,18 @@
 #include <cstdio>
 #include <iostream>
 
+#include "runtime/dispatch/kernel_registry.h"
+#if defined(__x86_64__)
+#include "jit/x86/xbyak_provider.h"
+#endif
+
 namespace tern::cli {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"info", "show this CPU's fingerprint, ISA, caches and compiled-in backends", cmd_info},
       {"inspect", "print a GGUF file's metadata and tensor table", cmd_inspect},
+      {"kernels", "list the kernel variants this CPU runs; --bench times them", cmd_kernels},
       {"synth", "write a BitNet GGUF with random ternary weights of real shapes", cmd_synth},
   };
   return table;
@@ -28,6 +34,12 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
   }
   po::notify(vm);
   return true;
+}
+
+void register_backends() {
+#if defined(__x86_64__)
+  kernel_registry().add(jit::make_xbyak_provider());
+#endif
 }
 
 std::string human_bytes(uint64_t bytes) {

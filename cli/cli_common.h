@@ -37,7 +37,11 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 // "1.5 MiB"
 std::string human_bytes(uint64_t bytes);
 
+// Registers the kernel backends this build has (Xbyak on x86) with the runtime's registry.
+void register_backends();
+
 int cmd_info(const std::vector<std::string>& args);
+int cmd_kernels(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
 

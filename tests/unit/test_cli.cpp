@@ -3,6 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sstream>
+
+#include "runtime/core/kernel_desc.h"
 #include "test_helpers.h"
 
 namespace tern {
@@ -11,7 +14,7 @@ namespace {
 using test::run_tern;
 
 TEST(Cli, EveryCommandHasHelpWithAnExample) {
-  for (const char* cmd : {"info", "inspect", "synth"}) {
+  for (const char* cmd : {"info", "inspect", "synth", "kernels"}) {
     auto r = run_tern(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd << r.err;
     EXPECT_NE(r.out.find("usage: tern " + std::string(cmd)), std::string::npos) << r.out;
@@ -104,6 +107,41 @@ TEST(Cli, InspectReportsMissingAndCorruptFiles) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
   EXPECT_NE(r.err.find("bad.gguf"), std::string::npos) << r.err;
+}
+
+TEST(Cli, KernelsListsParsableNamesAndBenchesThem) {
+  auto r = run_tern("kernels --shapes 512x64 --m 1,4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  size_t names = 0;
+  while (std::getline(lines, line)) {
+    KernelDesc d = parse_name(line);  // throws on a bad name
+    EXPECT_EQ(d.k, 512u);
+    EXPECT_EQ(d.n, 64u);
+    ++names;
+  }
+  EXPECT_GT(names, 10u);
+
+  r = run_tern("kernels --bench --shapes 512x64 --m 1,3 -t 2 --weights both --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_GE(j.size(), 4u);
+  for (const auto& rec : j) {
+    for (const char* f : {"name", "family", "isa", "backend", "m", "k", "n", "threads", "weights", "median_ns", "gops",
+                          "gbs", "peak_ratio", "bw_ratio"})
+      EXPECT_TRUE(rec.contains(f)) << f;
+    EXPECT_GT(rec["median_ns"].get<double>(), 0.0);
+    EXPECT_EQ(rec["threads"], 2);
+    EXPECT_EQ(parse_name(rec["name"].get<std::string>()).m, rec["m"].get<uint32_t>());
+  }
+
+  for (const char* bad : {"kernels --shapes 12x", "kernels --m 0", "kernels --family xyz", "kernels --bench -t 0",
+                          "kernels --isa avx9000"}) {
+    r = run_tern(bad);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_EQ(test::count_lines(r.err), 1u) << bad << ": " << r.err;
+  }
 }
 
 }  // namespace
