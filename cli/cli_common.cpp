@@ -16,6 +16,7 @@ const std::vector<Command>& commands() {
       {"inspect", "print a GGUF file's metadata and tensor table", cmd_inspect},
       {"kernels", "list the kernel variants this CPU runs; --bench times them", cmd_kernels},
       {"synth", "write a BitNet GGUF with random ternary weights of real shapes", cmd_synth},
+      {"eval", "run token ids through a model and write every position's logits", cmd_eval},
   };
   return table;
 }

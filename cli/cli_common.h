@@ -44,5 +44,6 @@ int cmd_info(const std::vector<std::string>& args);
 int cmd_kernels(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
+int cmd_eval(const std::vector<std::string>& args);
 
 }  // namespace tern::cli

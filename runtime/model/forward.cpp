@@ -1,0 +1,329 @@
+// The BitNet b1.58 forward pass, readable top to bottom like llama2.c:
+//
+//   x = embedding[token]
+//   per layer:
+//     h = rmsnorm(x) * attn_norm
+//     q, k, v = Wq h, Wk h, Wv h            (ternary)
+//     rope(q), rope(k)                      (NEOX pairs (i, i + head_dim/2))
+//     a = softmax(q k^T / sqrt(head_dim)) v over the cache (GQA: kv head = head / group)
+//     x += Wo (rmsnorm(a) * attn_sub_norm)
+//     h = rmsnorm(x) * ffn_norm
+//     f = act(W_gate h) * (W_up h)          (act = SiLU, or ReLU^2 for bitnet-b1.58 / bitnet-25)
+//     x += W_down (rmsnorm(f) * ffn_sub_norm)
+//   logits = head (rmsnorm(x) * output_norm)
+//
+// Float steps follow ggml's order where it matters for matching llama.cpp
+// (RMSNorm sums x*x in f32 products and a double sum; rope angles come from
+// repeated multiplication by base^(-2/d); softmax sums exp in double).
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <new>
+#include <string>
+
+#include "runtime/core/error.h"
+#include "runtime/model/session.h"
+#include "runtime/ref/fp16.h"
+
+namespace tern::model {
+namespace {
+
+// f16 -> f32 for all 65536 bit patterns: the KV cache reads one per element.
+const std::array<float, 65536>& f16_table() {
+  static const std::array<float, 65536> table = [] {
+    std::array<float, 65536> t{};
+    for (uint32_t i = 0; i < 65536; ++i) t[i] = ref::f16_to_f32(static_cast<uint16_t>(i));
+    return t;
+  }();
+  return table;
+}
+
+float round_f16(float x) { return ref::f16_to_f32(ref::f32_to_f16(x)); }
+float round_bf16(float x) { return ref::bf16_to_f32(ref::f32_to_bf16(x)); }
+
+template <class T>
+void allocate(std::vector<T>& v, uint64_t count, const std::string& model, const char* what, uint64_t n_ctx) {
+  try {
+    if (count > v.max_size()) throw std::bad_alloc();
+    v.assign(static_cast<size_t>(count), T{});
+  } catch (const std::bad_alloc&) {
+    throw Error(model + ": cannot allocate the " + what + " (" + std::to_string(count * sizeof(T) >> 20) +
+                " MiB for n_ctx " + std::to_string(n_ctx) + "); try a smaller context");
+  }
+}
+
+}  // namespace
+
+Session::Session(const Model& model, const SessionOptions& options) : model_(model), hp_(model.hparams()) {
+  const ModelOptions& mo = model.options();
+  n_ctx_ = options.n_ctx ? options.n_ctx : hp_.n_ctx_train;
+  n_batch_ = std::min<size_t>(options.n_batch ? options.n_batch : 256, n_ctx_);
+  f16_kv_ = mo.kv_type == KvType::F16;
+  float_acts_ = mo.acts == Activations::Float;
+  ggml_rounding_ = float_acts_ && mo.ggml_rounding;
+
+  const uint64_t E = hp_.n_embd, KV = hp_.n_embd_kv(), FF = hp_.n_ff, B = n_batch_, hd = hp_.head_dim;
+  const uint64_t cache = static_cast<uint64_t>(hp_.n_layer) * n_ctx_ * KV;
+  const std::string& name = model.name();
+  // With overcommit, an allocation larger than the machine may "succeed" and
+  // the process is killed when the zero-fill touches it: refuse up front.
+  const uint64_t kv_bytes = 2 * cache * (f16_kv_ ? 2 : 4);
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page > 0 && kv_bytes / static_cast<uint64_t>(page) >= static_cast<uint64_t>(pages))
+    throw Error(name + ": cannot allocate the KV cache (" + std::to_string(kv_bytes >> 20) +
+                " MiB for n_ctx " + std::to_string(n_ctx_) + ", more than this machine's " +
+                std::to_string((static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)) >> 20) +
+                " MiB of memory); try a smaller context");
+  if (f16_kv_) {
+    allocate(k_f16_, cache, name, "KV cache", n_ctx_);
+    allocate(v_f16_, cache, name, "KV cache", n_ctx_);
+    f16_table();
+  } else {
+    allocate(k_f32_, cache, name, "KV cache", n_ctx_);
+    allocate(v_f32_, cache, name, "KV cache", n_ctx_);
+  }
+  allocate(rope_cos_, n_ctx_ * hd / 2, name, "rope table", n_ctx_);
+  allocate(rope_sin_, n_ctx_ * hd / 2, name, "rope table", n_ctx_);
+  const char* act = "activation buffers";
+  allocate(x_, B * E, name, act, n_ctx_);
+  allocate(xb_, B * std::max(E, FF), name, act, n_ctx_);
+  allocate(xb2_, B * E, name, act, n_ctx_);
+  allocate(q_, B * E, name, act, n_ctx_);
+  allocate(k_, B * KV, name, act, n_ctx_);
+  allocate(v_, B * KV, name, act, n_ctx_);
+  allocate(att_, B * E, name, act, n_ctx_);
+  allocate(hb_, B * FF, name, act, n_ctx_);
+  allocate(hb2_, B * FF, name, act, n_ctx_);
+  allocate(scores_, n_ctx_, name, act, n_ctx_);
+  allocate(qh_, hd, name, act, n_ctx_);
+  allocate(head_row_, E, name, act, n_ctx_);
+  allocate(head_x_, B * E, name, act, n_ctx_);
+  try {
+    scratch_.reserve(B, std::max(E, FF), std::max(E, FF));
+    scratch_.xr.resize(B * std::max(E, FF));
+  } catch (const std::bad_alloc&) {
+    throw Error(name + ": cannot allocate the matmul scratch buffers for a batch of " + std::to_string(B));
+  }
+
+  // Rope angles as ggml computes them (ggml_rope_cache_init, rope_yarn without
+  // extrapolation): theta_0 = pos, theta_{i+1} = theta_i * base^(-2/d), each
+  // divided by its frequency factor and multiplied by freq_scale.
+  const float theta_scale = std::pow(hp_.rope_freq_base, -2.0f / static_cast<float>(hd));
+  const std::vector<float>& factors = model.rope_freq_factors();
+  for (size_t p = 0; p < n_ctx_; ++p) {
+    float theta = static_cast<float>(p);
+    for (size_t i = 0; i < hd / 2; ++i) {
+      const float ff = factors.empty() ? 1.0f : factors[i];
+      const float angle = hp_.rope_freq_scale * (theta / ff);
+      rope_cos_[p * hd / 2 + i] = std::cos(angle);
+      rope_sin_[p * hd / 2 + i] = std::sin(angle);
+      theta *= theta_scale;
+    }
+  }
+}
+
+void Session::eval(const int32_t* tokens, size_t n, float* logits, bool all_logits) {
+  if (n == 0) return;
+  if (n > n_ctx_ - n_past_)
+    throw Error(model_.name() + ": " + std::to_string(n) + " tokens do not fit the context: " +
+                std::to_string(n_past_) + " already in the cache, n_ctx " + std::to_string(n_ctx_));
+  for (size_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || static_cast<uint32_t>(tokens[i]) >= hp_.n_vocab)
+      throw Error(model_.name() + ": token " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                  " is outside the vocabulary of " + std::to_string(hp_.n_vocab));
+  for (size_t off = 0; off < n; off += n_batch_) {
+    const size_t m = std::min(n_batch_, n - off);
+    const bool last = off + m == n;
+    float* out = all_logits ? logits + off * hp_.n_vocab : (last ? logits : nullptr);
+    forward(tokens + off, m, out, all_logits);
+  }
+}
+
+void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_logits) {
+  const size_t E = hp_.n_embd, KV = hp_.n_embd_kv(), FF = hp_.n_ff;
+  float* x = x_.data();
+  float* xb = xb_.data();
+  float* xb2 = xb2_.data();
+
+  for (size_t t = 0; t < m; ++t) model_.token_embd().row(static_cast<size_t>(tokens[t]), x + t * E);
+
+  for (size_t l = 0; l < hp_.n_layer; ++l) {
+    const Layer& L = model_.layers()[l];
+
+    // Attention.
+    rmsnorm(x, L.attn_norm, m, E, xb);
+    matmul(L.wq, xb, m, q_.data());
+    matmul(L.wk, xb, m, k_.data());
+    matmul(L.wv, xb, m, v_.data());
+    for (size_t t = 0; t < m; ++t) {
+      const size_t pos = n_past_ + t;
+      rope(q_.data() + t * E, hp_.n_head, pos);
+      rope(k_.data() + t * KV, hp_.n_head_kv, pos);
+      store_kv(l, pos, k_.data() + t * KV, v_.data() + t * KV);
+    }
+    for (size_t t = 0; t < m; ++t) attention(l, q_.data() + t * E, n_past_ + t, att_.data() + t * E);
+    rmsnorm(att_.data(), L.attn_sub_norm, m, E, xb);
+    matmul(L.wo, xb, m, xb2);
+    for (size_t i = 0; i < m * E; ++i) x[i] += xb2[i];
+
+    // Feed-forward.
+    rmsnorm(x, L.ffn_norm, m, E, xb);
+    float* gate = hb_.data();
+    float* up = hb2_.data();
+    matmul(L.ffn_gate, xb, m, gate);
+    matmul(L.ffn_up, xb, m, up);
+    if (hp_.ffn_act == FfnActivation::SiLU) {
+      for (size_t i = 0; i < m * FF; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    } else {
+      for (size_t i = 0; i < m * FF; ++i) {
+        const float r = std::max(gate[i], 0.0f);
+        gate[i] = r * r * up[i];
+      }
+    }
+    rmsnorm(gate, L.ffn_sub_norm, m, FF, xb);
+    matmul(L.ffn_down, xb, m, xb2);
+    for (size_t i = 0; i < m * E; ++i) x[i] += xb2[i];
+  }
+  n_past_ += m;
+
+  if (!logits) return;
+  const size_t first = all_logits ? 0 : m - 1;
+  const size_t rows = m - first;
+  rmsnorm(x + first * E, model_.output_norm(), rows, E, xb);
+  head(xb, rows, logits);
+}
+
+void Session::matmul(const TernaryLinear& w, const float* x, size_t m, float* y) {
+  if (float_acts_)
+    linear_float(w, x, m, y, scratch_, ggml_rounding_ ? FloatActs::LikeGgml : FloatActs::F32);
+  else
+    linear(w, x, m, y, scratch_);
+}
+
+// ggml_compute_forward_rms_norm then the multiply by the weight: the sum of
+// squares takes f32 products into a double; scale = 1 / sqrtf(mean + eps) in f32.
+// x and y may be the same buffer.
+void Session::rmsnorm(const float* x, const std::vector<float>& weight, size_t m, size_t n, float* y) const {
+  for (size_t t = 0; t < m; ++t) {
+    const float* xt = x + t * n;
+    float* yt = y + t * n;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += static_cast<double>(xt[i] * xt[i]);
+    const float mean = static_cast<float>(sum / static_cast<double>(n));
+    const float scale = 1.0f / std::sqrt(mean + hp_.rms_eps);
+    for (size_t i = 0; i < n; ++i) yt[i] = (xt[i] * scale) * weight[i];
+  }
+}
+
+// NEOX rope: element i of each head pairs with element i + head_dim / 2.
+void Session::rope(float* v, size_t n_heads, size_t pos) const {
+  const size_t hd = hp_.head_dim, half = hd / 2;
+  const float* c = rope_cos_.data() + pos * half;
+  const float* s = rope_sin_.data() + pos * half;
+  for (size_t h = 0; h < n_heads; ++h) {
+    float* vh = v + h * hd;
+    for (size_t i = 0; i < half; ++i) {
+      const float x0 = vh[i], x1 = vh[i + half];
+      vh[i] = x0 * c[i] - x1 * s[i];
+      vh[i + half] = x0 * s[i] + x1 * c[i];
+    }
+  }
+}
+
+void Session::store_kv(size_t layer, size_t pos, const float* k, const float* v) {
+  const size_t KV = hp_.n_embd_kv();
+  const size_t at = (layer * n_ctx_ + pos) * KV;
+  if (f16_kv_) {
+    for (size_t i = 0; i < KV; ++i) {
+      k_f16_[at + i] = ref::f32_to_f16(k[i]);
+      v_f16_[at + i] = ref::f32_to_f16(v[i]);
+    }
+  } else {
+    std::copy(k, k + KV, k_f32_.begin() + static_cast<std::ptrdiff_t>(at));
+    std::copy(v, v + KV, v_f32_.begin() + static_cast<std::ptrdiff_t>(at));
+  }
+}
+
+// Causal attention of one token at position pos over cache positions 0..pos.
+void Session::attention(size_t layer, const float* q, size_t pos, float* out) {
+  const size_t hd = hp_.head_dim, KV = hp_.n_embd_kv();
+  const size_t group = hp_.n_head / hp_.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t base = layer * n_ctx_ * KV;
+  const float* f16 = f16_kv_ ? f16_table().data() : nullptr;
+  // ggml multiplies an f16 cache by f16 copies of Q and of the softmax weights.
+  const bool round = ggml_rounding_ && f16_kv_;
+  float* sc = scores_.data();
+
+  for (size_t h = 0; h < hp_.n_head; ++h) {
+    const size_t kv_off = (h / group) * hd;
+    const float* qh = q + h * hd;
+    if (round) {
+      for (size_t d = 0; d < hd; ++d) qh_[d] = round_f16(qh[d]);
+      qh = qh_.data();
+    }
+    float max = -std::numeric_limits<float>::infinity();
+    for (size_t s = 0; s <= pos; ++s) {
+      const size_t at = base + s * KV + kv_off;
+      float dot = 0.0f;
+      if (f16) {
+        const uint16_t* k = k_f16_.data() + at;
+        for (size_t d = 0; d < hd; ++d) dot += qh[d] * f16[k[d]];
+      } else {
+        const float* k = k_f32_.data() + at;
+        for (size_t d = 0; d < hd; ++d) dot += qh[d] * k[d];
+      }
+      sc[s] = dot * scale;
+      max = std::max(max, sc[s]);
+    }
+    double sum = 0.0;
+    for (size_t s = 0; s <= pos; ++s) {
+      sc[s] = std::exp(sc[s] - max);
+      sum += sc[s];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (size_t s = 0; s <= pos; ++s) sc[s] = round ? round_f16(sc[s] * inv) : sc[s] * inv;
+
+    float* oh = out + h * hd;
+    std::fill(oh, oh + hd, 0.0f);
+    for (size_t s = 0; s <= pos; ++s) {
+      const size_t at = base + s * KV + kv_off;
+      const float p = sc[s];
+      if (f16) {
+        const uint16_t* v = v_f16_.data() + at;
+        for (size_t d = 0; d < hd; ++d) oh[d] += p * f16[v[d]];
+      } else {
+        const float* v = v_f32_.data() + at;
+        for (size_t d = 0; d < hd; ++d) oh[d] += p * v[d];
+      }
+    }
+  }
+}
+
+// The LM head over dequantised rows: logits[t][v] = head_row(v) . x[t].
+// A simple float path; each row is dequantised once per step for all tokens.
+void Session::head(const float* x, size_t m, float* logits) {
+  const FloatRows& H = model_.head();
+  const size_t E = hp_.n_embd, V = hp_.n_vocab;
+  const float* xin = x;
+  if (ggml_rounding_ && (H.type == GgmlType::F16 || H.type == GgmlType::BF16)) {
+    for (size_t i = 0; i < m * E; ++i)
+      head_x_[i] = H.type == GgmlType::F16 ? round_f16(x[i]) : round_bf16(x[i]);
+    xin = head_x_.data();
+  }
+  float* row = head_row_.data();
+  for (size_t v = 0; v < V; ++v) {
+    H.row(v, row);
+    for (size_t t = 0; t < m; ++t) {
+      const float* xt = xin + t * E;
+      double acc = 0.0;
+      for (size_t i = 0; i < E; ++i) acc += static_cast<double>(row[i]) * xt[i];
+      logits[t * V + v] = static_cast<float>(acc);
+    }
+  }
+}
+
+}  // namespace tern::model

@@ -1,0 +1,173 @@
+#include "runtime/model/ternary_linear.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "runtime/core/error.h"
+#include "runtime/ref/formats.h"
+#include "runtime/ref/fp16.h"
+#include "runtime/ref/ref_kernels.h"
+
+namespace tern::model {
+namespace {
+
+std::string fmt_float(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+  return buf;
+}
+
+// Float tensors (F16 / BF16 / F32) written from ternary weights: the scale is
+// max |w| and every element must be 0 or exactly +-scale. Rows are
+// dequantised one at a time so no tensor-sized float copy is made.
+void float_to_trits(const gguf::TensorInfo& t, const ref::FormatTraits& f, const std::string& where,
+                    TernaryLinear& out) {
+  const size_t k = out.k, n = out.n;
+  const size_t row_bytes = ref::format_bytes(f, k);
+  std::vector<float> row(k);
+  float amax = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    f.to_float(t.data + i * row_bytes, k, row.data());
+    for (float v : row) amax = std::max(amax, std::fabs(v));  // NaN compares false: caught below
+  }
+  if (!std::isfinite(amax))
+    throw Error(where + ": tensor " + t.name +
+                " holds a non-finite value; expected ternary weights {-s, 0, +s}");
+  out.scale = amax;
+  for (size_t i = 0; i < n; ++i) {
+    f.to_float(t.data + i * row_bytes, k, row.data());
+    int8_t* tr = out.trits.data() + i * k;
+    for (size_t j = 0; j < k; ++j) {
+      const float v = row[j];
+      if (v == 0.0f) {
+        tr[j] = 0;
+      } else if (v == amax) {
+        tr[j] = 1;
+      } else if (v == -amax) {
+        tr[j] = -1;
+      } else {
+        throw Error(where + ": tensor " + t.name + " is not ternary: element " + std::to_string(i * k + j) +
+                    " (row " + std::to_string(i) + ", column " + std::to_string(j) + ") is " + fmt_float(v) +
+                    ", expected 0 or +-" + fmt_float(amax) + " (the tensor's max |w|)");
+      }
+    }
+  }
+}
+
+// TQ1_0 / TQ2_0 keep one scale per 256-block. BitNet tensors have one scale,
+// so when every block that holds a nonzero trit agrees, the tensor gets that
+// single scale (all-zero blocks may carry any scale: they contribute nothing).
+void collapse_block_scales(TernaryLinear& w, std::vector<float>& scales, size_t block) {
+  const size_t nb = w.k / block;
+  bool have = false, uniform = true;
+  float common = 0.0f;
+  for (size_t i = 0; i < w.n && uniform; ++i) {
+    for (size_t b = 0; b < nb; ++b) {
+      const int8_t* tr = w.trits.data() + i * w.k + b * block;
+      if (std::all_of(tr, tr + block, [](int8_t v) { return v == 0; })) continue;
+      const float s = scales[i * nb + b];
+      if (!have) {
+        common = s, have = true;
+      } else if (s != common) {
+        uniform = false;
+        break;
+      }
+    }
+  }
+  if (uniform) {
+    w.scale = common;
+    w.block = 0;
+  } else {
+    w.block = block;
+    w.block_scales = std::move(scales);
+  }
+}
+
+}  // namespace
+
+TernaryLinear ternary_from_tensor(const gguf::TensorInfo& t, const std::string& file, float extra_scale) {
+  const std::string where = file;
+  const ref::FormatTraits* f = ref::format_traits(t.type);
+  const bool float_type = t.type == GgmlType::F16 || t.type == GgmlType::BF16 || t.type == GgmlType::F32;
+  if (!f || !(f->is_ternary || float_type))
+    throw Error(where + ": tensor " + t.name + " has type " + std::string(ggml_type_name(t.type)) +
+                ", which holds no ternary weights (expected TQ2_0, TQ1_0, I2_S, F16, BF16 or F32)");
+  if (t.n_dims != 2)
+    throw Error(where + ": tensor " + t.name + " has " + std::to_string(t.n_dims) + " dims, expected 2");
+
+  TernaryLinear w;
+  w.name = t.name;
+  w.src_type = t.type;
+  w.k = static_cast<size_t>(t.ne[0]);
+  w.n = static_cast<size_t>(t.ne[1]);
+  const size_t count = w.k * w.n;
+  w.trits.resize(count);
+
+  if (float_type) {
+    float_to_trits(t, *f, where, w);
+  } else {
+    std::vector<float> scales(ref::ternary_scale_count(*f, count));
+    try {
+      f->to_trits(t.data, count, w.trits.data(), scales.data());
+    } catch (const Error& e) {
+      throw Error(where + ": tensor " + t.name + ": " + e.what());
+    }
+    for (float s : scales)
+      if (!std::isfinite(s))
+        throw Error(where + ": tensor " + t.name + " has a non-finite scale " + fmt_float(s));
+    if (f->scale_block == 0)
+      w.scale = scales[0];
+    else
+      collapse_block_scales(w, scales, f->scale_block);
+  }
+  w.scale *= extra_scale;
+  for (float& s : w.block_scales) s *= extra_scale;
+  return w;
+}
+
+void LinearScratch::reserve(size_t m, size_t k, size_t n) {
+  if (q.size() < m * k) q.resize(m * k);
+  if (a_scales.size() < m) a_scales.resize(m);
+  if (acc.size() < m * n) acc.resize(m * n);
+}
+
+void linear(const TernaryLinear& w, const float* x, size_t m, float* y, LinearScratch& s) {
+  s.reserve(m, w.k, w.n);
+  ref::quantize_activations(x, m, w.k, s.q.data(), s.a_scales.data());
+  if (w.block == 0) {
+    ref::gemm_ref(w.trits.data(), s.q.data(), m, w.n, w.k, s.acc.data());
+    ref::scale_output(s.acc.data(), m, w.n, w.scale, s.a_scales.data(), y);
+  } else {
+    ref::gemm_ref_block_scaled(w.trits.data(), w.block_scales.data(), w.block, s.q.data(), s.a_scales.data(),
+                               m, w.n, w.k, y);
+  }
+}
+
+void linear_float(const TernaryLinear& w, const float* x, size_t m, float* y, LinearScratch& s,
+                  FloatActs acts) {
+  const size_t k = w.k;
+  const float* xin = x;
+  if (acts == FloatActs::LikeGgml && (w.src_type == GgmlType::F16 || w.src_type == GgmlType::BF16)) {
+    if (s.xr.size() < m * k) s.xr.resize(m * k);
+    for (size_t i = 0; i < m * k; ++i)
+      s.xr[i] = w.src_type == GgmlType::F16 ? ref::f16_to_f32(ref::f32_to_f16(x[i]))
+                                            : ref::bf16_to_f32(ref::f32_to_bf16(x[i]));
+    xin = s.xr.data();
+  }
+  for (size_t t = 0; t < m; ++t) {
+    const float* xt = xin + t * k;
+    for (size_t i = 0; i < w.n; ++i) {
+      const int8_t* tr = w.trits.data() + i * k;
+      double acc = 0.0;
+      for (size_t j = 0; j < k; ++j) {
+        const float wij = static_cast<float>(tr[j]) * w.scale_at(i, j);
+        acc += static_cast<double>(wij) * xt[j];
+      }
+      y[t * w.n + i] = static_cast<float>(acc);
+    }
+  }
+}
+
+}  // namespace tern::model
