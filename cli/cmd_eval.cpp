@@ -70,7 +70,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::string model_path, tokens_arg, out, kv;
   int64_t decode_from = -1;
   uint32_t n_ctx = 0;
-  desc.add_options()("model,m", po::value(&model_path)->required(), "GGUF model file")(
+  int threads = 1;
+  desc.add_options()("threads,t", po::value(&threads)->default_value(1), "threads")("model,m", po::value(&model_path)->required(), "GGUF model file")(
       "tokens", po::value(&tokens_arg)->required(), "comma-separated token ids, e.g. 1008,811,362")(
       "logits", po::value(&out)->required(), "output: float32 little-endian [n_tokens][n_vocab], row-major")(
       "decode-from", po::value(&decode_from),
@@ -95,6 +96,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   else
     throw UsageError("--kv " + kv + ": expected f16|f32");
   if (vm.count("float-acts")) mo.acts = model::Activations::Float;
+  if (threads < 1 || threads > 1024) throw UsageError("--threads " + std::to_string(threads) + ": expected 1..1024");
+  mo.threads = threads;
   size_t batch = tokens.size();
   if (vm.count("decode-from")) {
     if (decode_from < 0 || static_cast<uint64_t>(decode_from) > tokens.size())
@@ -107,6 +110,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   model::Model model = model::Model::load(model_path, mo);
   model::SessionOptions so;
   so.n_ctx = n_ctx;
+  so.threads = threads;
   model::Session session(model, so);
   const size_t V = model.hparams().n_vocab;
   std::vector<float> logits(tokens.size() * V);

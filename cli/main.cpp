@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
+  tern::cli::register_backends();
   for (const auto& c : tern::cli::commands()) {
     if (name != c.name) continue;
     try {

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "runtime/core/layout.h"
+#include "runtime/dispatch/kernel_choice.h"
 
 namespace tern::tuner {
 namespace {
@@ -81,17 +82,6 @@ std::vector<KernelDesc> enumerate(const FamilySpace& space, const KernelDesc& ba
   return out;
 }
 
-KernelDesc default_config(const Problem& p) {
-  KernelDesc d = base_desc(p, Family::mad);
-  d.n_tile = 8;
-  d.unroll = p.isa == Isa::avx2 ? 2 : 4;
-  d.m_tile = p.op == Op::gemv ? 1 : static_cast<uint8_t>(std::min<uint32_t>(p.m, p.isa == Isa::avx2 ? 2 : 3));
-  d.accumulators = 1;
-  // Blocks of 4 groups keep each K block's rows adjacent in memory, so a tile streams
-  // linearly: with cold weights that runs at the read bandwidth, whole-K rows at a quarter.
-  set_k_block(d, 4);
-  if (d.k_block > (p.k + 4 * vector_bytes(p.isa) - 1) / (4 * vector_bytes(p.isa)) * 4 * vector_bytes(p.isa)) set_k_block(d, 0);
-  return d;
-}
+KernelDesc default_config(const Problem& p) { return default_kernel(p.op, p.n, p.k, p.m, p.isa); }
 
 }  // namespace tern::tuner

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "runtime/core/error.h"
+#include "runtime/model/head_kernels.h"
 #include "runtime/model/session.h"
 #include "runtime/ref/fp16.h"
 
@@ -64,6 +65,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
   f16_kv_ = mo.kv_type == KvType::F16;
   float_acts_ = mo.acts == Activations::Float;
   ggml_rounding_ = float_acts_ && mo.ggml_rounding;
+  pool_ = std::make_unique<ThreadPool>(options.threads);
 
   const uint64_t E = hp_.n_embd, KV = hp_.n_embd_kv(), FF = hp_.n_ff, B = n_batch_, hd = hp_.head_dim;
   const uint64_t cache = static_cast<uint64_t>(hp_.n_layer) * n_ctx_ * KV;
@@ -97,8 +99,8 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
   allocate(att_, B * E, name, act, n_ctx_);
   allocate(hb_, B * FF, name, act, n_ctx_);
   allocate(hb2_, B * FF, name, act, n_ctx_);
-  allocate(scores_, n_ctx_, name, act, n_ctx_);
-  allocate(qh_, hd, name, act, n_ctx_);
+  allocate(scores_, n_ctx_ * static_cast<uint64_t>(options.threads), name, act, n_ctx_);
+  allocate(qh_, hd * static_cast<uint64_t>(options.threads), name, act, n_ctx_);
   allocate(head_row_, E, name, act, n_ctx_);
   allocate(head_x_, B * E, name, act, n_ctx_);
   try {
@@ -155,6 +157,7 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
 
     // Attention.
     rmsnorm(x, L.attn_norm, m, E, xb);
+    quantize(L.wq, xb, m);  // once for q, k and v (they read the same input)
     matmul(L.wq, xb, m, q_.data());
     matmul(L.wk, xb, m, k_.data());
     matmul(L.wv, xb, m, v_.data());
@@ -164,8 +167,9 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
       rope(k_.data() + t * KV, hp_.n_head_kv, pos);
       store_kv(l, pos, k_.data() + t * KV, v_.data() + t * KV);
     }
-    for (size_t t = 0; t < m; ++t) attention(l, q_.data() + t * E, n_past_ + t, att_.data() + t * E);
+    attention(l, m);
     rmsnorm(att_.data(), L.attn_sub_norm, m, E, xb);
+    quantize(L.wo, xb, m);
     matmul(L.wo, xb, m, xb2);
     for (size_t i = 0; i < m * E; ++i) x[i] += xb2[i];
 
@@ -173,6 +177,7 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     rmsnorm(x, L.ffn_norm, m, E, xb);
     float* gate = hb_.data();
     float* up = hb2_.data();
+    quantize(L.ffn_gate, xb, m);  // once for gate and up
     matmul(L.ffn_gate, xb, m, gate);
     matmul(L.ffn_up, xb, m, up);
     if (hp_.ffn_act == FfnActivation::SiLU) {
@@ -184,6 +189,7 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
       }
     }
     rmsnorm(gate, L.ffn_sub_norm, m, FF, xb);
+    quantize(L.ffn_down, xb, m);
     matmul(L.ffn_down, xb, m, xb2);
     for (size_t i = 0; i < m * E; ++i) x[i] += xb2[i];
   }
@@ -196,11 +202,21 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
   head(xb, rows, logits);
 }
 
+// Per-token int8 activations (BitNet), shared by the matmuls that follow
+// until the next quantize(). Nothing to do in float mode.
+void Session::quantize(const TernaryLinear& w, const float* x, size_t m) {
+  if (!float_acts_) quantize_acts(x, m, w.k, acts_row_length(w), acts_, pool_.get());
+}
+
 void Session::matmul(const TernaryLinear& w, const float* x, size_t m, float* y) {
-  if (float_acts_)
+  if (float_acts_) {
     linear_float(w, x, m, y, scratch_, ggml_rounding_ ? FloatActs::LikeGgml : FloatActs::F32);
-  else
-    linear(w, x, m, y, scratch_);
+  } else {
+    // Same input as the last quantize() (q/k/v and gate/up share theirs, and share a layout).
+    if (acts_.m != m || acts_.k != w.k || acts_.k_padded != acts_row_length(w))
+      throw Error("internal: matmul of " + w.name + " without matching quantised activations");
+    linear(w, acts_, y, pool_.get());
+  }
 }
 
 // ggml_compute_forward_rms_norm then the multiply by the weight: the sum of
@@ -248,57 +264,69 @@ void Session::store_kv(size_t layer, size_t pos, const float* k, const float* v)
 }
 
 // Causal attention of one token at position pos over cache positions 0..pos.
-void Session::attention(size_t layer, const float* q, size_t pos, float* out) {
-  const size_t hd = hp_.head_dim, KV = hp_.n_embd_kv();
+// Every (token, head) pair is independent: spread them over the pool, each
+// thread with its own scores and Q buffers.
+void Session::attention(size_t layer, size_t m) {
+  const size_t pairs = m * hp_.n_head;
+  pool_->run([&](int thread) {
+    const size_t threads = static_cast<size_t>(pool_->size());
+    float* scores = scores_.data() + static_cast<size_t>(thread) * n_ctx_;
+    float* qh = qh_.data() + static_cast<size_t>(thread) * hp_.head_dim;
+    for (size_t i = pairs * static_cast<size_t>(thread) / threads; i < pairs * (static_cast<size_t>(thread) + 1) / threads; ++i)
+      attention_head(layer, i / hp_.n_head, i % hp_.n_head, scores, qh);
+  });
+}
+
+// Head h of token t (at position n_past_ + t) attends over positions 0..pos.
+void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float* qbuf) {
+  const size_t hd = hp_.head_dim, KV = hp_.n_embd_kv(), E = hp_.n_embd;
+  const size_t pos = n_past_ + t;
   const size_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t base = layer * n_ctx_ * KV;
   const float* f16 = f16_kv_ ? f16_table().data() : nullptr;
   // ggml multiplies an f16 cache by f16 copies of Q and of the softmax weights.
   const bool round = ggml_rounding_ && f16_kv_;
-  float* sc = scores_.data();
 
-  for (size_t h = 0; h < hp_.n_head; ++h) {
-    const size_t kv_off = (h / group) * hd;
-    const float* qh = q + h * hd;
-    if (round) {
-      for (size_t d = 0; d < hd; ++d) qh_[d] = round_f16(qh[d]);
-      qh = qh_.data();
+  const size_t kv_off = (h / group) * hd;
+  const float* qh = q_.data() + t * E + h * hd;
+  if (round) {
+    for (size_t d = 0; d < hd; ++d) qbuf[d] = round_f16(qh[d]);
+    qh = qbuf;
+  }
+  float max = -std::numeric_limits<float>::infinity();
+  for (size_t s = 0; s <= pos; ++s) {
+    const size_t at = base + s * KV + kv_off;
+    float dot = 0.0f;
+    if (f16) {
+      const uint16_t* k = k_f16_.data() + at;
+      for (size_t d = 0; d < hd; ++d) dot += qh[d] * f16[k[d]];
+    } else {
+      const float* k = k_f32_.data() + at;
+      for (size_t d = 0; d < hd; ++d) dot += qh[d] * k[d];
     }
-    float max = -std::numeric_limits<float>::infinity();
-    for (size_t s = 0; s <= pos; ++s) {
-      const size_t at = base + s * KV + kv_off;
-      float dot = 0.0f;
-      if (f16) {
-        const uint16_t* k = k_f16_.data() + at;
-        for (size_t d = 0; d < hd; ++d) dot += qh[d] * f16[k[d]];
-      } else {
-        const float* k = k_f32_.data() + at;
-        for (size_t d = 0; d < hd; ++d) dot += qh[d] * k[d];
-      }
-      sc[s] = dot * scale;
-      max = std::max(max, sc[s]);
-    }
-    double sum = 0.0;
-    for (size_t s = 0; s <= pos; ++s) {
-      sc[s] = std::exp(sc[s] - max);
-      sum += sc[s];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (size_t s = 0; s <= pos; ++s) sc[s] = round ? round_f16(sc[s] * inv) : sc[s] * inv;
+    sc[s] = dot * scale;
+    max = std::max(max, sc[s]);
+  }
+  double sum = 0.0;
+  for (size_t s = 0; s <= pos; ++s) {
+    sc[s] = std::exp(sc[s] - max);
+    sum += sc[s];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (size_t s = 0; s <= pos; ++s) sc[s] = round ? round_f16(sc[s] * inv) : sc[s] * inv;
 
-    float* oh = out + h * hd;
-    std::fill(oh, oh + hd, 0.0f);
-    for (size_t s = 0; s <= pos; ++s) {
-      const size_t at = base + s * KV + kv_off;
-      const float p = sc[s];
-      if (f16) {
-        const uint16_t* v = v_f16_.data() + at;
-        for (size_t d = 0; d < hd; ++d) oh[d] += p * f16[v[d]];
-      } else {
-        const float* v = v_f32_.data() + at;
-        for (size_t d = 0; d < hd; ++d) oh[d] += p * v[d];
-      }
+  float* oh = att_.data() + t * E + h * hd;
+  std::fill(oh, oh + hd, 0.0f);
+  for (size_t s = 0; s <= pos; ++s) {
+    const size_t at = base + s * KV + kv_off;
+    const float p = sc[s];
+    if (f16) {
+      const uint16_t* v = v_f16_.data() + at;
+      for (size_t d = 0; d < hd; ++d) oh[d] += p * f16[v[d]];
+    } else {
+      const float* v = v_f32_.data() + at;
+      for (size_t d = 0; d < hd; ++d) oh[d] += p * v[d];
     }
   }
 }
@@ -308,6 +336,16 @@ void Session::attention(size_t layer, const float* q, size_t pos, float* out) {
 void Session::head(const float* x, size_t m, float* logits) {
   const FloatRows& H = model_.head();
   const size_t E = hp_.n_embd, V = hp_.n_vocab;
+  if (!float_acts_ && head_kernel_supports(H.type)) {
+    // Activations quantised once per token as llama.cpp does for this type, then
+    // rows split over the pool; each row is read once for all m tokens.
+    prepare_head_acts(H.type, x, m, E, head_acts_);
+    pool_->parallel_for(V, 64, [&](uint64_t begin, uint64_t end) {
+      head_dot_rows(H.data, H.row_bytes, head_acts_, begin, end, logits, V);
+    });
+    return;
+  }
+  // Float mode: dequantised rows, sums in double, rounded like ggml for F16 / BF16 heads.
   const float* xin = x;
   if (ggml_rounding_ && (H.type == GgmlType::F16 || H.type == GgmlType::BF16)) {
     for (size_t i = 0; i < m * E; ++i)

@@ -190,7 +190,14 @@ class ModelLoader {
   TernaryLinear read_linear(const std::string& proj, uint32_t k, uint32_t n, const char* meaning) {
     const gguf::TensorInfo& t = need(proj + ".weight");
     check_dims(t, {k, n}, meaning);
-    return ternary_from_tensor(t, f_.name(), extra_scale(proj));
+    TernaryLinear w = ternary_from_tensor(t, f_.name(), extra_scale(proj));
+    const ModelOptions& o = m_.options_;
+    if (o.use_kernels && o.acts == Activations::Int8 && w.block == 0) {
+      // Packed right away, so only one tensor's trits are ever unpacked at a time.
+      if (auto choice = choose_kernels(static_cast<uint32_t>(n), static_cast<uint32_t>(k), o.threads))
+        pack_for_kernels(w, *choice);
+    }
+    return w;
   }
 
   void read_tensors() {

@@ -51,6 +51,10 @@ struct ModelOptions {
   // to f16), so a run of an F16 file matches llama.cpp's to float rounding.
   bool ggml_rounding = true;
   KvType kv_type = KvType::F16;  // the KV cache sessions of this model allocate
+  // Int8 mode: pack each projection for the JIT kernel the dispatcher picks
+  // (registered providers; none -> the reference kernel on unpacked trits).
+  bool use_kernels = true;
+  int threads = 1;  // the thread count kernels are picked for (tuned per count)
 };
 
 struct HParams {

@@ -15,8 +15,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "runtime/model/head_kernels.h"
 #include "runtime/model/model.h"
 #include "runtime/model/ternary_linear.h"
 
@@ -25,6 +27,7 @@ namespace tern::model {
 struct SessionOptions {
   uint32_t n_ctx = 0;    // KV cache positions; 0 = the model's context_length
   uint32_t n_batch = 0;  // tokens per forward step; longer evals run in steps; 0 = min(n_ctx, 256)
+  int threads = 1;       // threads of the session's pool (the caller's thread is one of them)
 };
 
 // The Model must outlive its sessions (they keep a reference to it) and must
@@ -47,11 +50,13 @@ class Session {
 
  private:
   void forward(const int32_t* tokens, size_t m, float* logits, bool all_logits);
+  void quantize(const TernaryLinear& w, const float* x, size_t m);
   void matmul(const TernaryLinear& w, const float* x, size_t m, float* y);
   void rmsnorm(const float* x, const std::vector<float>& weight, size_t m, size_t n, float* y) const;
   void rope(float* v, size_t n_heads, size_t pos) const;
   void store_kv(size_t layer, size_t pos, const float* k, const float* v);
-  void attention(size_t layer, const float* q, size_t pos, float* out);
+  void attention(size_t layer, size_t m);
+  void attention_head(size_t layer, size_t t, size_t h, float* scores, float* qh);
   void head(const float* x, size_t m, float* logits);
 
   const Model& model_;
@@ -82,6 +87,9 @@ class Session {
   std::vector<float> head_row_;  // one dequantised LM head row [n_embd]
   std::vector<float> head_x_;    // rounded head input [B][n_embd]
   LinearScratch scratch_;
+  QuantizedActs acts_;
+  HeadActs head_acts_;               // the int8 activations the next matmuls read
+  std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace tern::model

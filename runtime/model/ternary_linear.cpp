@@ -8,6 +8,7 @@
 #include "runtime/core/error.h"
 #include "runtime/ref/formats.h"
 #include "runtime/ref/fp16.h"
+#include "runtime/ref/packers.h"
 #include "runtime/ref/ref_kernels.h"
 
 namespace tern::model {
@@ -133,16 +134,81 @@ void LinearScratch::reserve(size_t m, size_t k, size_t n) {
   if (acc.size() < m * n) acc.resize(m * n);
 }
 
-void linear(const TernaryLinear& w, const float* x, size_t m, float* y, LinearScratch& s) {
-  s.reserve(m, w.k, w.n);
-  ref::quantize_activations(x, m, w.k, s.q.data(), s.a_scales.data());
-  if (w.block == 0) {
-    ref::gemm_ref(w.trits.data(), s.q.data(), m, w.n, w.k, s.acc.data());
-    ref::scale_output(s.acc.data(), m, w.n, w.scale, s.a_scales.data(), y);
-  } else {
-    ref::gemm_ref_block_scaled(w.trits.data(), w.block_scales.data(), w.block, s.q.data(), s.a_scales.data(),
-                               m, w.n, w.k, y);
+void pack_for_kernels(TernaryLinear& w, const KernelChoice& choice) {
+  if (w.block != 0 || w.trits.empty()) return;
+  auto p = std::make_shared<PackedLinear>();
+  p->choice = choice;
+  p->layout = layout_of(choice.gemv);
+  p->bytes.resize(p->layout.total_bytes);
+  ref::pack_mad(p->layout, w.trits.data(), p->bytes.data());
+  p->gemv = kernel_registry().get(choice.gemv);
+  p->gemm = kernel_registry().get(choice.gemm);
+  w.packed = std::move(p);
+  std::vector<int8_t>().swap(w.trits);
+}
+
+size_t acts_row_length(const TernaryLinear& w) { return w.packed ? w.packed->layout.k_padded : w.k; }
+
+void quantize_acts(const float* x, size_t m, size_t k, size_t k_padded, QuantizedActs& out, ThreadPool* pool) {
+  out.m = m;
+  out.k = k;
+  out.k_padded = k_padded;
+  if (out.q.size() < m * k_padded) out.q.resize(m * k_padded);
+  if (out.scales.size() < m) out.scales.resize(m), out.sums.resize(m);
+  auto one = [&](size_t t) {
+    int8_t* q = out.q.data() + t * k_padded;
+    out.scales[t] = ref::quantize_activations(x + t * k, k, q);
+    std::fill(q + k, q + k_padded, int8_t{0});
+    int32_t sum = 0;
+    for (size_t j = 0; j < k; ++j) sum += q[j];
+    out.sums[t] = sum;
+  };
+  if (pool && m > 1)
+    pool->parallel_for(m, 1, [&](uint64_t b, uint64_t e) { for (uint64_t t = b; t < e; ++t) one(t); });
+  else
+    for (size_t t = 0; t < m; ++t) one(t);
+}
+
+void linear(const TernaryLinear& w, const QuantizedActs& x, float* y, ThreadPool* pool) {
+  if (!w.packed) {
+    // Reference path: the activations are dense (k_padded == k).
+    std::vector<int32_t> acc(x.m * w.n);
+    if (w.block == 0) {
+      ref::gemm_ref(w.trits.data(), x.q.data(), x.m, w.n, w.k, acc.data());
+      ref::scale_output(acc.data(), x.m, w.n, w.scale, x.scales.data(), y);
+    } else {
+      ref::gemm_ref_block_scaled(w.trits.data(), w.block_scales.data(), w.block, x.q.data(), x.scales.data(), x.m,
+                                 w.n, w.k, y);
+    }
+    return;
   }
+  const PackedLinear& p = *w.packed;
+  KernelArgs a{};
+  a.weights = p.bytes.data();
+  a.act = x.q.data();
+  a.act_scale = x.scales.data();
+  a.act_sum = x.sums.data();
+  a.out = y;
+  a.out_stride = w.n;
+  a.m = x.m;
+  a.n = w.n;
+  a.w_scale = w.scale;
+  const Kernel& k = x.m == 1 ? p.gemv : p.gemm;
+  auto rows = [&](uint64_t begin, uint64_t end) {
+    KernelArgs r = a;
+    r.row_begin = begin;
+    r.row_end = end;
+    k(r);
+  };
+  if (pool && pool->size() > 1)
+    pool->parallel_for(w.n, p.layout.n_tile, rows);
+  else
+    rows(0, w.n);
+}
+
+void linear(const TernaryLinear& w, const float* x, size_t m, float* y, LinearScratch& s) {
+  quantize_acts(x, m, w.k, acts_row_length(w), s.acts, nullptr);
+  linear(w, s.acts, y, nullptr);
 }
 
 void linear_float(const TernaryLinear& w, const float* x, size_t m, float* y, LinearScratch& s,

@@ -17,13 +17,26 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/core/ggml_type.h"
+#include "runtime/core/layout.h"
+#include "runtime/dispatch/kernel_choice.h"
 #include "runtime/gguf/gguf.h"
+#include "runtime/threads/thread_pool.h"
 
 namespace tern::model {
+
+// Weights packed for the kernels the dispatcher chose (layout_of the gemv desc;
+// the gemm kernel shares that layout).
+struct PackedLinear {
+  KernelChoice choice;
+  PackedLayout layout;
+  std::vector<uint8_t> bytes;
+  Kernel gemv, gemm;
+};
 
 struct TernaryLinear {
   std::string name;                   // the tensor's name, for messages
@@ -37,6 +50,9 @@ struct TernaryLinear {
   float scale = 0.0f;
   size_t block = 0;  // 0: per-tensor scale
   std::vector<float> block_scales;
+
+  // Set once the weights are packed for JIT kernels; `trits` is then empty.
+  std::shared_ptr<const PackedLinear> packed;
 
   // The scale of weight (row, col).
   float scale_at(size_t row, size_t col) const {
@@ -52,6 +68,29 @@ struct TernaryLinear {
 TernaryLinear ternary_from_tensor(const gguf::TensorInfo& t, const std::string& file,
                                   float extra_scale = 1.0f);
 
+// Packs w for `choice` and releases its trits (one byte per weight). Only for a
+// per-tensor scale (BitNet); a per-block tensor stays on the reference path.
+void pack_for_kernels(TernaryLinear& w, const KernelChoice& choice);
+
+// Activations quantised once for every matmul that reads them (q/k/v share
+// one, gate/up another): per-token int8 (BitNet), rows k_padded apart with
+// zeros after k, the per-token scales and the sums the mad kernels fold in.
+struct QuantizedActs {
+  size_t m = 0, k = 0, k_padded = 0;
+  std::vector<int8_t> q;
+  std::vector<float> scales;
+  std::vector<int32_t> sums;
+};
+// k_padded >= k (the packed layout's row length, or k for the reference path).
+// Tokens are spread over the pool.
+void quantize_acts(const float* x, size_t m, size_t k, size_t k_padded, QuantizedActs& out, ThreadPool* pool);
+// The row length the activations of w must have.
+size_t acts_row_length(const TernaryLinear& w);
+
+// y[m][w.n] = W x from activations quantised by quantize_acts (with k_padded =
+// acts_row_length(w)); rows split over the pool in the kernel's tile units.
+void linear(const TernaryLinear& w, const QuantizedActs& x, float* y, ThreadPool* pool);
+
 // Buffers linear() reuses between calls. They only grow, so after the first
 // call of the largest shape there is no allocation per token.
 struct LinearScratch {
@@ -59,6 +98,7 @@ struct LinearScratch {
   std::vector<float> a_scales;  // [m]
   std::vector<int32_t> acc;     // [m][n]
   std::vector<float> xr;        // [m][k] rounded activations (linear_float)
+  QuantizedActs acts;
   void reserve(size_t m, size_t k, size_t n);
 };
 

@@ -1,0 +1,29 @@
+// Which kernel runs a ternary matmul of a given shape on this CPU. The model
+// asks once per weight tensor at load; the answer fixes the packed layout.
+// Order (DESIGN.md): tuned cache -> shipped results -> compiled-in defaults ->
+// reference (no provider can build any candidate).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "runtime/core/kernel_desc.h"
+#include "runtime/dispatch/kernel_registry.h"
+
+namespace tern {
+
+// The compiled-in default config for a problem (family mad; the tuner's baseline).
+KernelDesc default_kernel(Op op, uint32_t n, uint32_t k, uint32_t m, Isa isa);
+
+struct KernelChoice {
+  KernelDesc gemv;    // m = 1 (decode)
+  KernelDesc gemm;    // m > 1 (prefill), same packed layout as gemv
+  std::string source; // "defaults", "tuned cache", ...
+};
+
+// Empty when no registered provider can run a candidate: callers use the reference.
+std::optional<KernelChoice> choose_kernels(uint32_t n, uint32_t k, int threads,
+                                           KernelRegistry& registry = kernel_registry());
+
+}  // namespace tern

@@ -1,0 +1,244 @@
+#include "runtime/model/head_kernels.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "runtime/core/cpu_info.h"
+#include "runtime/core/error.h"
+#include "runtime/ref/fp16.h"
+
+namespace tern::model {
+namespace {
+
+constexpr size_t kQ6K = 256, kQ6KBytes = 210, kQ80 = 32, kQ80Bytes = 34;
+
+float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return ref::f16_to_f32(h);
+}
+
+// Symmetric int8 with d = amax / 127 (the Q8_K / Q8_0 activation formats).
+void quantize_block(const float* x, size_t n, int8_t* q, float* d) {
+  float amax = 0;
+  for (size_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  *d = amax / 127.0f;
+  const float id = amax > 0 ? 127.0f / amax : 0.0f;
+  for (size_t i = 0; i < n; ++i) q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(x[i] * id), -127.0f, 127.0f));
+}
+
+// ---- generic twins ----
+
+// Q6_K super-block: ql[128], qh[64], int8 scales[16], f16 d. In each half of 128
+// elements, element l (l < 32) takes ql[l] low nibble and qh[l] bits 0-1;
+// l+32: ql[l+32] low, qh bits 2-3; l+64: ql[l] high, bits 4-5; l+96: ql[l+32]
+// high, bits 6-7. Value (q - 32) * d * scales[e / 16].
+int32_t q6k_block_dot(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+  int32_t sum = 0;
+  for (int half = 0; half < 2; ++half) {
+    int32_t part[8] = {};
+    for (int l = 0; l < 32; ++l) {
+      const int q1 = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
+      const int q2 = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+      const int q3 = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+      const int q4 = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+      part[l / 16 + 0] += q1 * x[l];
+      part[l / 16 + 2] += q2 * x[l + 32];
+      part[l / 16 + 4] += q3 * x[l + 64];
+      part[l / 16 + 6] += q4 * x[l + 96];
+    }
+    for (int j = 0; j < 8; ++j) sum += sc[half * 8 + j] * part[j];
+    ql += 64;
+    qh += 32;
+    x += 128;
+  }
+  // The -32 offset of every 6-bit value, folded with the activations' sums.
+  for (int j = 0; j < 16; ++j) sum -= 32 * sc[j] * bsums[j];
+  return sum;
+}
+
+float row_dot_generic(const uint8_t* row, const HeadActs& a, size_t t) {
+  const size_t k = a.k;
+  switch (a.type) {
+    case GgmlType::Q6_K: {
+      float acc = 0;
+      for (size_t b = 0; b < k / kQ6K; ++b) {
+        const uint8_t* blk = row + b * kQ6KBytes;
+        const int32_t s = q6k_block_dot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
+        acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+      }
+      return acc;
+    }
+    case GgmlType::Q8_0: {
+      float acc = 0;
+      for (size_t b = 0; b < k / kQ80; ++b) {
+        const uint8_t* blk = row + b * kQ80Bytes;
+        const int8_t* w = reinterpret_cast<const int8_t*>(blk + 2);
+        const int8_t* x = a.q.data() + t * k + b * kQ80;
+        int32_t s = 0;
+        for (size_t i = 0; i < kQ80; ++i) s += w[i] * x[i];
+        acc += f16_at(blk) * a.d[t * (k / kQ80) + b] * static_cast<float>(s);
+      }
+      return acc;
+    }
+    default: {
+      const float* x = a.x.data() + t * k;
+      float acc = 0;
+      for (size_t i = 0; i < k; ++i) {
+        float w;
+        if (a.type == GgmlType::F16) w = f16_at(row + 2 * i);
+        else if (a.type == GgmlType::BF16) { uint16_t h; std::memcpy(&h, row + 2 * i, 2); w = ref::bf16_to_f32(h); }
+        else std::memcpy(&w, row + 4 * i, 4);
+        acc += w * x[i];
+      }
+      return acc;
+    }
+  }
+}
+
+// ---- AVX2 ----
+
+__attribute__((target("avx2,fma,f16c"))) inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline float hsum_f32(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// The same integer sum as q6k_block_dot: 6-bit values (unsigned) times int8
+// activations with vpmaddubsw (|pair| <= 2 * 63 * 127 < 32767), then each 16
+// elements' pair sums times their sub-block scale with vpmaddwd.
+__attribute__((target("avx2,fma,f16c"))) int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+  __m256i acc = _mm256_setzero_si256();
+  for (int half = 0; half < 2; ++half) {
+    const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+    const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    const __m256i q[4] = {
+        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4)),
+        _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4)),
+    };
+    for (int j = 0; j < 4; ++j) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * j));
+      const __m256i p = _mm256_maddubs_epi16(q[j], xv);
+      // Lanes 0-7 hold elements 32j..32j+15 (scale 2j), lanes 8-15 the next 16.
+      const __m256i s = _mm256_setr_m128i(_mm_set1_epi16(sc[half * 8 + 2 * j]), _mm_set1_epi16(sc[half * 8 + 2 * j + 1]));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+    }
+    ql += 64;
+    qh += 32;
+    x += 128;
+  }
+  int32_t sum = hsum_i32(acc);
+  for (int j = 0; j < 16; ++j) sum -= 32 * sc[j] * bsums[j];
+  return sum;
+}
+
+__attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, const HeadActs& a, size_t t) {
+  const size_t k = a.k;
+  switch (a.type) {
+    case GgmlType::Q6_K: {
+      float acc = 0;
+      for (size_t b = 0; b < k / kQ6K; ++b) {
+        const uint8_t* blk = row + b * kQ6KBytes;
+        const int32_t s = q6k_block_dot_avx2(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
+        acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+      }
+      return acc;
+    }
+    case GgmlType::Q8_0: {
+      float acc = 0;
+      for (size_t b = 0; b < k / kQ80; ++b) {
+        const uint8_t* blk = row + b * kQ80Bytes;
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q.data() + t * k + b * kQ80));
+        // |w| x sign(x, w): u8 x s8 products, exact (|w|, |x| <= 127).
+        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+        const int32_t s = hsum_i32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        acc += f16_at(blk) * a.d[t * (k / kQ80) + b] * static_cast<float>(s);
+      }
+      return acc;
+    }
+    case GgmlType::F16: {
+      const float* x = a.x.data() + t * k;
+      __m256 acc = _mm256_setzero_ps();
+      size_t i = 0;
+      for (; i + 8 <= k; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i))),
+                              _mm256_loadu_ps(x + i), acc);
+      float s = hsum_f32(acc);
+      for (; i < k; ++i) s += f16_at(row + 2 * i) * x[i];
+      return s;
+    }
+    default:
+      return row_dot_generic(row, a, t);
+  }
+}
+
+}  // namespace
+
+bool head_kernel_supports(GgmlType type) {
+  return type == GgmlType::Q6_K || type == GgmlType::Q8_0 || type == GgmlType::F16 || type == GgmlType::BF16 ||
+         type == GgmlType::F32;
+}
+
+void prepare_head_acts(GgmlType type, const float* x, size_t m, size_t k, HeadActs& out) {
+  if (!head_kernel_supports(type)) throw Error("LM head type " + std::string(ggml_type_name(type)) + " has no kernel");
+  out.type = type;
+  out.m = m;
+  out.k = k;
+  if (type == GgmlType::Q6_K || type == GgmlType::Q8_0) {
+    const size_t block = type == GgmlType::Q6_K ? kQ6K : kQ80;
+    if (k % block) throw Error("LM head rows of " + std::to_string(k) + " are not whole blocks");
+    out.q.resize(m * k);
+    out.d.resize(m * k / block);
+    for (size_t i = 0; i < m * k / block; ++i) quantize_block(x + i * block, block, out.q.data() + i * block, &out.d[i]);
+    if (type == GgmlType::Q6_K) {
+      out.bsums.resize(m * k / 16);
+      for (size_t i = 0; i < m * k / 16; ++i) {
+        int s = 0;
+        for (size_t j = 0; j < 16; ++j) s += out.q[i * 16 + j];
+        out.bsums[i] = static_cast<int16_t>(s);
+      }
+    }
+  } else {
+    out.x.assign(x, x + m * k);
+  }
+}
+
+void head_dot_rows_generic(const uint8_t* rows, size_t row_bytes, const HeadActs& a, size_t row_begin, size_t row_end,
+                           float* out, size_t out_stride) {
+  for (size_t r = row_begin; r < row_end; ++r)
+    for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot_generic(rows + r * row_bytes, a, t);
+}
+
+void head_dot_rows(const uint8_t* rows, size_t row_bytes, const HeadActs& a, size_t row_begin, size_t row_end,
+                   float* out, size_t out_stride) {
+  static const bool avx2 = host_cpu().supports(Isa::avx2) && host_cpu().features.f16c;
+  if (!avx2) return head_dot_rows_generic(rows, row_bytes, a, row_begin, row_end, out, out_stride);
+  for (size_t r = row_begin; r < row_end; ++r)
+    for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot_avx2(rows + r * row_bytes, a, t);
+}
+
+}  // namespace tern::model
