@@ -17,6 +17,8 @@ const std::vector<Command>& commands() {
       {"kernels", "list the kernel variants this CPU runs; --bench times them", cmd_kernels},
       {"synth", "write a BitNet GGUF with random ternary weights of real shapes", cmd_synth},
       {"eval", "run token ids through a model and write every position's logits", cmd_eval},
+      {"run", "generate text from a prompt (greedy or sampled), streaming it", cmd_run},
+      {"bench", "prompt and generation tokens/s like llama-bench, with a bandwidth roofline", cmd_bench},
   };
   return table;
 }

@@ -267,13 +267,10 @@ void Session::store_kv(size_t layer, size_t pos, const float* k, const float* v)
 // Every (token, head) pair is independent: spread them over the pool, each
 // thread with its own scores and Q buffers.
 void Session::attention(size_t layer, size_t m) {
-  const size_t pairs = m * hp_.n_head;
-  pool_->run([&](int thread) {
-    const size_t threads = static_cast<size_t>(pool_->size());
+  pool_->parallel_for(m * hp_.n_head, 1, [&](uint64_t begin, uint64_t end, int thread) {
     float* scores = scores_.data() + static_cast<size_t>(thread) * n_ctx_;
     float* qh = qh_.data() + static_cast<size_t>(thread) * hp_.head_dim;
-    for (size_t i = pairs * static_cast<size_t>(thread) / threads; i < pairs * (static_cast<size_t>(thread) + 1) / threads; ++i)
-      attention_head(layer, i / hp_.n_head, i % hp_.n_head, scores, qh);
+    for (uint64_t i = begin; i < end; ++i) attention_head(layer, i / hp_.n_head, i % hp_.n_head, scores, qh);
   });
 }
 

@@ -1,7 +1,11 @@
 // One persistent pool of worker threads (no OpenMP, no per-op thread start).
-// run(fn) calls fn(i) on threads 0..size()-1, the caller being thread 0, and
-// returns when all are done. Idle workers spin briefly (the next matmul of a
-// forward pass usually follows within microseconds), then sleep.
+//
+// parallel_for splits [0, n) into chunks (multiples of `unit`) that the caller
+// and the workers claim one at a time. Idle workers spin briefly (the next op
+// of a forward pass usually follows within microseconds), then sleep. Because
+// chunks are claimed rather than assigned, a worker that the OS has not
+// scheduled yet (a busy machine) delays nothing: the others take its chunks.
+// Which thread computes a chunk never changes the result.
 #pragma once
 
 #include <atomic>
@@ -16,6 +20,8 @@ namespace tern {
 
 class ThreadPool {
  public:
+  using RangeFn = std::function<void(uint64_t begin, uint64_t end, int thread)>;
+
   // n_threads >= 1 counts the calling thread. Throws tern::Error on 0 or more than 1024.
   explicit ThreadPool(int n_threads);
   ~ThreadPool();
@@ -23,20 +29,30 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
-  // Not reentrant: one run() at a time.
-  void run(const std::function<void(int thread)>& fn);
 
-  // Splits [0, n) into size() contiguous ranges in multiples of `unit` (the last
-  // takes the remainder) and calls fn(begin, end) for the non-empty ones.
-  void parallel_for(uint64_t n, uint64_t unit, const std::function<void(uint64_t, uint64_t)>& fn);
+  // Calls fn(begin, end, thread) over chunks covering [0, n), each a multiple of
+  // `unit` long (the last takes the remainder); `thread` (0..size()-1) names the
+  // thread running the chunk, for per-thread scratch. Not reentrant.
+  void parallel_for(uint64_t n, uint64_t unit, const RangeFn& fn);
+  void parallel_for(uint64_t n, uint64_t unit, const std::function<void(uint64_t, uint64_t)>& fn) {
+    parallel_for(n, unit, RangeFn([&fn](uint64_t b, uint64_t e, int) { fn(b, e); }));
+  }
 
  private:
+  // Two job slots: a worker that wakes late may still read the previous one,
+  // and the generation in state_ tells it the slot is stale.
+  struct Job {
+    std::atomic<const RangeFn*> fn{nullptr};
+    std::atomic<uint64_t> n{0}, unit{1}, chunks{0}, done{0};
+  };
+
   void worker(int index);
+  // Claims and runs chunks of the current job until none are left.
+  void help(int thread);
 
   std::vector<std::thread> workers_;
-  const std::function<void(int)>* job_ = nullptr;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  Job jobs_[2];
+  std::atomic<uint64_t> state_{0};  // generation << 32 | next unclaimed chunk
   std::atomic<bool> stop_{false};
   std::atomic<int> sleepers_{0};
   std::mutex mu_;

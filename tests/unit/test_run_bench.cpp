@@ -1,0 +1,250 @@
+// `tern run` and `tern bench` as a user runs them: greedy generation equals a Session +
+// argmax loop, the errors are one line, and bench prints llama-bench's table and JSON.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "runtime/gguf/gguf.h"
+#include "runtime/model/model.h"
+#include "runtime/model/session.h"
+#include "runtime/tokenizer/tokenizer.h"
+#include "runtime/tokenizer/utf8.h"
+#include "test_helpers.h"
+
+namespace tern {
+namespace {
+
+using test::run_tern;
+
+const std::string kTiny = test::data_path("tiny-bitnet-tq2_0.gguf");
+
+struct Generation {
+  std::vector<int32_t> prompt, ids;
+  std::string text;
+};
+
+// The plainest possible greedy loop, written without the Sampler.
+Generation reference_greedy(const std::string& path, const std::string& prompt, size_t n) {
+  gguf::File file = gguf::File::open(path);
+  const auto tok = tokenizer::Tokenizer::from_gguf(file);
+  const model::Model m = model::Model::from_file(std::move(file));
+  Generation g;
+  g.prompt = tok.encode(prompt, true, false);
+  model::Session s(m);
+  std::vector<float> logits(m.hparams().n_vocab);
+  s.eval(g.prompt.data(), g.prompt.size(), logits.data(), false);
+  for (size_t i = 0; i < n; ++i) {
+    int32_t best = 0;
+    for (size_t v = 1; v < logits.size(); ++v)
+      if (logits[v] > logits[static_cast<size_t>(best)]) best = static_cast<int32_t>(v);
+    if (tok.is_eog(best)) break;
+    g.ids.push_back(best);
+    if (i + 1 < n) s.eval(&best, 1, logits.data(), false);
+  }
+  g.text = tokenizer::utf8::sanitize(tok.decode(g.ids));
+  return g;
+}
+
+nlohmann::json run_json(const std::string& args) {
+  auto r = run_tern("run " + args + " --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
+TEST(RunBench, GreedyRunEqualsASessionArgmaxLoop) {
+  test::TempDir tmp;
+  const std::string synth = tmp.file("synth-tiny.gguf");
+  auto s = run_tern("synth --preset tiny -o " + synth);
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+
+  for (const std::string& model : {kTiny, synth}) {
+    const Generation want = reference_greedy(model, "Hello world, the", 20);
+    ASSERT_FALSE(want.ids.empty());
+    for (const char* threads : {"1", "2"}) {
+      const auto j = run_json("-m " + model + " -p 'Hello world, the' -n 20 --temp 0 -t " + threads);
+      EXPECT_EQ(j["prompt_tokens"].get<std::vector<int32_t>>(), want.prompt) << model;
+      EXPECT_EQ(j["tokens"].get<std::vector<int32_t>>(), want.ids) << model << " -t " << threads;
+      EXPECT_EQ(j["text"].get<std::string>(), want.text) << model;
+      EXPECT_EQ(j["stop"], want.ids.size() == 20 ? "length" : "eog");
+      EXPECT_EQ(j["timings"]["prompt_n"], want.prompt.size());
+      EXPECT_GT(j["timings"]["prompt_per_second"].get<double>(), 0.0);
+    }
+  }
+}
+
+TEST(RunBench, RunStreamsThePromptAndTheTextAndPrintsTimings) {
+  const Generation want = reference_greedy(kTiny, "Hello world", 12);
+  auto r = run_tern("run -m " + kTiny + " -p 'Hello world' -n 12 --temp 0 -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hello world" + want.text + "\n");
+  for (const char* what : {"load", "prompt", "generation", "tokens per second", "prompt tokens"})
+    EXPECT_NE(r.err.find(what), std::string::npos) << what << "\n" << r.err;
+
+  r = run_tern("run -m " + kTiny + " -p 'Hello world' -n 12 --temp 0 -t 1 --no-display-prompt");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, want.text + "\n");
+}
+
+TEST(RunBench, NoBosAndSpecial) {
+  gguf::File file = gguf::File::open(kTiny);
+  const auto tok = tokenizer::Tokenizer::from_gguf(file);
+  auto j = run_json("-m " + kTiny + " -p 'Hello' -n 1 --temp 0 -t 1 --no-bos");
+  EXPECT_EQ(j["prompt_tokens"].get<std::vector<int32_t>>(), tok.encode("Hello", false, false));
+  const std::string bos_text = tok.token_text(tok.bos());
+  j = run_json("-m " + kTiny + " -p '" + bos_text + "Hello' -n 1 --temp 0 -t 1 --no-bos --special");
+  EXPECT_EQ(j["prompt_tokens"].get<std::vector<int32_t>>(), tok.encode(bos_text + "Hello", false, true));
+  EXPECT_EQ(j["prompt_tokens"][0], tok.bos());
+}
+
+TEST(RunBench, APromptLongerThanTheContextIsAnErrorUnlessTruncated) {
+  std::string prompt;
+  for (int i = 0; i < 40; ++i) prompt += "word ";
+  gguf::File file = gguf::File::open(kTiny);
+  const size_t n_tokens = tokenizer::Tokenizer::from_gguf(file).encode(prompt, true, false).size();
+  ASSERT_GT(n_tokens, 16u);
+  auto r = run_tern("run -m " + kTiny + " -p '" + prompt + "' -n 4 -c 16 -t 1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("prompt is " + std::to_string(n_tokens) + " tokens"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("context holds 16"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--truncate"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+
+  // --truncate keeps BOS and the last tokens, leaving room for -n (up to half the context).
+  const auto j =
+      run_json("-m " + kTiny + " -p '" + prompt + "' -n 4 -c 16 -t 1 --temp 0 --truncate --ignore-eos");
+  const auto kept = j["prompt_tokens"].get<std::vector<int32_t>>();
+  ASSERT_EQ(kept.size(), 12u);
+  EXPECT_EQ(kept[0], 1008);  // BOS
+  EXPECT_EQ(j["tokens"].size(), 4u);
+
+  // A context that fills up stops the generation.
+  const auto full = run_json("-m " + kTiny + " -p 'Hello' -n 50 -c 8 -t 1 --temp 0 --ignore-eos");
+  EXPECT_EQ(full["stop"], "context");
+  EXPECT_EQ(full["prompt_tokens"].size() + full["tokens"].size(), 9u);  // the last token is never evaluated
+}
+
+TEST(RunBench, BadArgumentsAreOneLineErrors) {
+  auto r = run_tern("run -m " + kTiny + " -p \"$(printf 'ab\\377cd')\" -n 4");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("invalid UTF-8 at byte offset 2"), std::string::npos) << r.err;
+
+  r = run_tern("run -m " + kTiny + " -p \"$(printf 'ok\\342\\202')\" -n 4");  // cut-off euro sign
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("byte offset 2"), std::string::npos) << r.err;
+
+  for (const char* t : {"-t 0", "--threads=-1", "-t 1025"}) {
+    r = run_tern("run -m " + kTiny + " -p hi " + t);
+    EXPECT_EQ(r.exit_code, 2) << t;
+    EXPECT_EQ(test::count_lines(r.err), 1u) << t << r.err;
+    EXPECT_NE(r.err.find("threads"), std::string::npos) << r.err;
+  }
+  r = run_tern("run -m " + kTiny + " -p hi --top-p 2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("top-p 2"), std::string::npos) << r.err;
+  r = run_tern("run -m " + kTiny + " -p '' --no-bos");
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_tern("run -m /nonexistent.gguf -p hi");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent.gguf"), std::string::npos) << r.err;
+
+  r = run_tern("bench -m " + kTiny + " -t 1,0");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("threads"), std::string::npos) << r.err;
+  r = run_tern("bench -m " + kTiny + " -o csv");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(RunBench, TheSameSeedGivesTheSameText) {
+  const std::string args = "-m " + kTiny + " -p 'Once upon' -n 24 -t 1 --temp 1.2 --top-k 0 --min-p 0 ";
+  auto a = run_tern("run " + args + "--seed 5");
+  auto b = run_tern("run " + args + "--seed 5");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.err.find("seed 5"), std::string::npos) << a.err;
+
+  const auto ja = run_json(args + "--seed 5");
+  const auto jc = run_json(args + "--seed 6");
+  EXPECT_NE(ja["tokens"], jc["tokens"]);
+  EXPECT_EQ(ja["seed"], 5);
+}
+
+TEST(RunBench, BenchPrintsLlamaBenchsTable) {
+  auto r = run_tern("bench -m " + kTiny + " -p 16 -n 4 -r 2 -t 1,2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("|")) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 6u) << r.out;  // header, separator, 4 tests
+  for (const char* col :
+       {"model", "size", "params", "backend", "threads", "test", "t/s", "bytes/token", "roofline"})
+    EXPECT_NE(rows[0].find(col), std::string::npos) << col;
+  const char* cells[] = {"|tern|1|pp16|", "|tern|1|tg4|", "|tern|2|pp16|", "|tern|2|tg4|"};
+  for (size_t i = 0; i < 4; ++i) {
+    const std::string& row = rows[i + 2];
+    EXPECT_NE(row.find("bitnet"), std::string::npos) << row;
+    EXPECT_NE(row.find("TQ2_0"), std::string::npos) << row;
+    EXPECT_NE(row.find("tern"), std::string::npos) << row;
+    EXPECT_NE(row.find("±"), std::string::npos) << row;
+    std::string compact;
+    for (char c : row)
+      if (c != ' ') compact += c;
+    EXPECT_NE(compact.find(cells[i]), std::string::npos) << row;
+  }
+  EXPECT_NE(r.out.find("GB/s"), std::string::npos) << r.out;
+}
+
+TEST(RunBench, BenchJsonHasLlamaBenchsFields) {
+  auto r = run_tern("bench -m " + kTiny + " -p 16 -n 4 -r 2 -t 1,2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 4u);
+  const gguf::File file = gguf::File::open(kTiny);
+  uint64_t size = 0;
+  for (const auto& t : file.tensors()) size += t.bytes;
+  const int n_threads[] = {1, 1, 2, 2}, n_prompt[] = {16, 0, 16, 0}, n_gen[] = {0, 4, 0, 4};
+  for (size_t i = 0; i < 4; ++i) {
+    const auto& t = j[i];
+    for (const char* f :
+         {"build_commit",    "build_number", "cpu_info",       "gpu_info",  "backends",   "model_filename",
+          "model_type",      "model_size",   "model_n_params", "n_batch",   "n_ubatch",   "n_threads",
+          "type_k",          "type_v",       "n_prompt",       "n_gen",     "n_depth",    "test_time",
+          "avg_ns",          "stddev_ns",    "avg_ts",         "stddev_ts", "samples_ns", "samples_ts",
+          "bytes_per_token", "roofline_pct"})
+      EXPECT_TRUE(t.contains(f)) << f;
+    EXPECT_EQ(t["n_threads"], n_threads[i]);
+    EXPECT_EQ(t["n_prompt"], n_prompt[i]);
+    EXPECT_EQ(t["n_gen"], n_gen[i]);
+    EXPECT_EQ(t["model_size"], size);
+    EXPECT_EQ(t["model_filename"], kTiny);
+    EXPECT_EQ(t["samples_ns"].size(), 2u);
+    EXPECT_EQ(t["samples_ts"].size(), 2u);
+    EXPECT_GT(t["avg_ts"].get<double>(), 0.0);
+    EXPECT_GT(t["avg_ns"].get<uint64_t>(), 0u);
+    EXPECT_GT(t["bytes_per_token"].get<double>(), 0.0);
+    EXPECT_GT(t["roofline_pct"].get<double>(), 0.0);
+    // avg_ts is the mean of the samples' t/s, as llama-bench computes it.
+    const double tokens = n_prompt[i] + n_gen[i];
+    double mean = 0;
+    for (const auto& ns : t["samples_ns"]) mean += 1e9 * tokens / ns.get<double>() / 2;
+    EXPECT_NEAR(t["avg_ts"].get<double>(), mean, 1e-6 * mean);
+  }
+  // tg reads every weight for every token; pp shares them over its 16 tokens.
+  EXPECT_GT(j[1]["bytes_per_token"].get<double>(), 8 * j[0]["bytes_per_token"].get<double>());
+}
+
+TEST(RunBench, HelpHasExamples) {
+  for (const char* cmd : {"run", "bench"}) {
+    auto r = run_tern(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd << r.err;
+    EXPECT_NE(r.out.find("usage: tern " + std::string(cmd)), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("examples:\n  tern " + std::string(cmd)), std::string::npos) << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace tern
