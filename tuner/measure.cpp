@@ -18,7 +18,7 @@ Workload::Workload(const KernelDesc& d, bool cold, uint64_t seed) : desc_(d), la
   for (auto& t : trits_) t = static_cast<int8_t>(rng() % 3) - 1;
   const size_t copies = cold ? std::max<size_t>(2, 4 * host_cpu().l3_bytes / layout_.total_bytes + 1) : 1;
   packed_.assign(1, std::vector<uint8_t>(layout_.total_bytes));
-  ref::pack_mad(layout_, trits_.data(), packed_[0].data());
+  ref::pack_trits(layout_, trits_.data(), packed_[0].data());
   for (size_t c = 1; c < copies; ++c) packed_.push_back(packed_[0]);
   act_.assign(m * layout_.k_padded, 0);
   dense_.resize(m * k);

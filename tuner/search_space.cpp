@@ -17,6 +17,16 @@ void set_k_block(KernelDesc& d, uint32_t groups) {
   d.k_block = static_cast<uint16_t>(groups ? groups * g : std::min<uint32_t>((d.k + g - 1) / g * g, 65535 / g * g));
 }
 
+// lut: K is packed in units of U groups of g (layout.h); `elems` is a target
+// block length, rounded down to whole units, 0 = all of K in one block.
+uint32_t lut_unit(const KernelDesc& d) { return (d.lut_group == 3 ? 8 : 2) * d.lut_group; }
+
+void set_lut_k_block(KernelDesc& d, uint32_t elems) {
+  const uint32_t u = lut_unit(d);
+  const uint32_t all = std::min<uint32_t>((d.k + u - 1) / u * u, 65535 / u * u);
+  d.k_block = static_cast<uint16_t>(elems ? std::min(all, std::max(u, elems / u * u)) : all);
+}
+
 }  // namespace
 
 size_t FamilySpace::size() const {
@@ -46,6 +56,35 @@ FamilySpace family_space(Family family, Op op) {
          }},
         {"n_tile not larger than N rounded up to 4",
          [](const KernelDesc& d) { return d.n_tile <= std::max<uint32_t>(4, (d.n + 3) / 4 * 4); }},
+        {"m_tile not larger than m", [](const KernelDesc& d) { return d.m_tile <= std::max<uint32_t>(d.m, 1); }},
+    };
+  } else if (family == Family::lut) {
+    // Axes apply in order: g first, since the k_block rounding depends on it. The
+    // entry type comes with g (jit/x86/lut_kernel.h): i16 tables for g = 2 and 3,
+    // i8 byte halves for g = 4; one axis, so a one-step walk over g stays valid.
+    s.axes = {
+        {"lut_group", {2, 3, 4},
+         [](KernelDesc& d, uint32_t v) {
+           d.lut_group = static_cast<uint8_t>(v);
+           d.lut_entry = v == 4 ? DType::i8 : DType::i16;
+         }},
+        {"n_tile", {32, 64, 128, 256}, [](KernelDesc& d, uint32_t v) { d.n_tile = static_cast<uint16_t>(v); }},
+        {"k_block", {256, 1024, 0}, set_lut_k_block},
+        {"unroll", {1, 2, 4}, [](KernelDesc& d, uint32_t v) { d.unroll = static_cast<uint8_t>(v); }},
+        {"m_tile", op == Op::gemv ? std::vector<uint32_t>{1} : std::vector<uint32_t>{1, 2, 3, 4, 6, 8},
+         [](KernelDesc& d, uint32_t v) { d.m_tile = static_cast<uint8_t>(v); }},
+        {"prefetch", {0, 16}, [](KernelDesc& d, uint32_t v) { d.prefetch = static_cast<uint16_t>(v); }},
+    };
+    s.constraints = {
+        {"n_tile is a multiple of the vector's rows",
+         [](const KernelDesc& d) { return d.n_tile % vector_bytes(d.isa) == 0; }},
+        {"unroll divides the row vectors of a tile",
+         [](const KernelDesc& d) { return d.n_tile / vector_bytes(d.isa) % d.unroll == 0; }},
+        {"n_tile not larger than N rounded up to the vector's rows",
+         [](const KernelDesc& d) {
+           const uint32_t v = vector_bytes(d.isa);
+           return d.n_tile <= std::max<uint32_t>(v, (d.n + v - 1) / v * v);
+         }},
         {"m_tile not larger than m", [](const KernelDesc& d) { return d.m_tile <= std::max<uint32_t>(d.m, 1); }},
     };
   }
@@ -83,5 +122,47 @@ std::vector<KernelDesc> enumerate(const FamilySpace& space, const KernelDesc& ba
 }
 
 KernelDesc default_config(const Problem& p) { return default_kernel(p.op, p.n, p.k, p.m, p.isa); }
+
+namespace {
+
+bool satisfies(const FamilySpace& space, const KernelDesc& d) {
+  for (const auto& c : space.constraints)
+    if (!c.holds(d)) return false;
+  return true;
+}
+
+}  // namespace
+
+KernelDesc config_at(const FamilySpace& space, const KernelDesc& base, const std::vector<size_t>& idx) {
+  KernelDesc d = base;
+  for (size_t i = 0; i < space.axes.size(); ++i) space.axes[i].apply(d, space.axes[i].values[idx[i]]);
+  return d;
+}
+
+std::vector<size_t> axis_indices(const FamilySpace& space, const KernelDesc& base, const KernelDesc& d) {
+  std::vector<size_t> index(space.axes.size(), 0);
+  while (true) {
+    if (config_at(space, base, index) == d) return index;
+    size_t i = 0;
+    while (i < index.size() && ++index[i] == space.axes[i].values.size()) index[i++] = 0;
+    if (i == index.size()) return {};
+  }
+}
+
+std::vector<KernelDesc> neighbours(const FamilySpace& space, const KernelDesc& base, const KernelDesc& d) {
+  std::vector<KernelDesc> out;
+  const std::vector<size_t> at = axis_indices(space, base, d);
+  if (at.empty() && !space.axes.empty()) return out;
+  std::unordered_set<KernelDesc> seen{d};
+  for (size_t i = 0; i < at.size(); ++i)
+    for (int step : {-1, 1}) {
+      if ((step < 0 && at[i] == 0) || (step > 0 && at[i] + 1 >= space.axes[i].values.size())) continue;
+      std::vector<size_t> idx = at;
+      idx[i] = static_cast<size_t>(static_cast<long>(at[i]) + step);
+      KernelDesc n = config_at(space, base, idx);
+      if (satisfies(space, n) && seen.insert(n).second) out.push_back(n);
+    }
+  return out;
+}
 
 }  // namespace tern::tuner

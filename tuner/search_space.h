@@ -50,4 +50,14 @@ std::vector<KernelDesc> enumerate(const FamilySpace& space, const KernelDesc& ba
 // The config tern uses when nothing was tuned (dispatch's compiled-in default).
 KernelDesc default_config(const Problem& problem);
 
+// Local refinement (tuner/tune.h) walks the space one axis step at a time.
+// The value index on every axis that builds d from base (enumerate's order), or
+// empty when d is not a config of the space.
+std::vector<size_t> axis_indices(const FamilySpace& space, const KernelDesc& base, const KernelDesc& d);
+// base with every axis set to its value at idx (constraints not checked).
+KernelDesc config_at(const FamilySpace& space, const KernelDesc& base, const std::vector<size_t>& idx);
+// The configs one step from d on one axis (the previous or next value, the other
+// axes as they are) that satisfy the constraints; d itself excluded.
+std::vector<KernelDesc> neighbours(const FamilySpace& space, const KernelDesc& base, const KernelDesc& d);
+
 }  // namespace tern::tuner

@@ -22,11 +22,72 @@ uint64_t PackedLayout::group_offset(uint64_t row, uint64_t k0) const {
   return tile * tile_bytes + kb / 4 * n_tile + r * (block_len / 4) + (k0 - kb) / 4;
 }
 
+uint64_t PackedLayout::lut_block_len(uint64_t k0) const {
+  const uint64_t kb = k0 / k_block * k_block;
+  return (k_padded - kb < k_block) ? k_padded - kb : k_block;
+}
+
+uint32_t PackedLayout::lut_row_of_byte(uint32_t b) const {
+  const uint32_t lane = b / 16, i = b % 16;
+  return i < 8 ? 8 * lane + i : vec_bytes / 2 + 8 * lane + (i - 8);
+}
+
+uint32_t PackedLayout::lut_byte_of_row(uint32_t r) const {
+  const uint32_t half = r / (vec_bytes / 2), rr = r % (vec_bytes / 2);
+  return 16 * (rr / 8) + 8 * half + rr % 8;
+}
+
+uint64_t PackedLayout::lut_unit_offset(uint64_t row, uint64_t k0) const {
+  const uint64_t tile = row / n_tile, vec = row % n_tile / vec_bytes;
+  const uint64_t kb = k0 / k_block * k_block, len = lut_block_len(k0);
+  // Every block before kb is a full one.
+  return tile * tile_bytes + kb / k_block * (n_tile / vec_bytes) * lut_vector_block_bytes(k_block) +
+         vec * lut_vector_block_bytes(len) + (k0 - kb) / unit_elems * unit_bytes;
+}
+
 static uint64_t round_up(uint64_t x, uint64_t m) { return (x + m - 1) / m * m; }
+
+namespace {
+
+PackedLayout lut_layout_of(const KernelDesc& d) {
+  PackedLayout l;
+  l.family = Family::lut;
+  l.vec_bytes = vector_bytes(d.isa);
+  if (d.lut_group < 2 || d.lut_group > 4)
+    throw Error("layout_of(" + to_name(d) + "): lut_group " + std::to_string(d.lut_group) + " is not 2, 3 or 4");
+  if (d.n_tile == 0 || d.n_tile % l.vec_bytes != 0)
+    throw Error("layout_of(" + to_name(d) + "): n_tile " + std::to_string(d.n_tile) +
+                " is not a positive multiple of the " + std::to_string(l.vec_bytes) + "-row vector");
+  l.lut_group = d.lut_group;
+  l.lut_signs = d.lut_group == 3;
+  l.lut_pn = d.lut_group == 4;
+  l.unit_groups = l.lut_signs ? 8 : 2;
+  l.unit_elems = l.unit_groups * l.lut_group;
+  l.unit_bytes = l.lut_signs ? 5 * l.vec_bytes : l.lut_pn ? 2 * l.vec_bytes : l.vec_bytes;
+  if (d.k_block == 0 || d.k_block % l.unit_elems != 0)
+    throw Error("layout_of(" + to_name(d) + "): k_block " + std::to_string(d.k_block) +
+                " is not a positive multiple of the " + std::to_string(l.unit_elems) + "-element unit");
+  l.group = l.unit_elems;
+  l.n_tile = d.n_tile;
+  l.k_block = d.k_block;
+  l.n = d.n;
+  l.k = d.k;
+  l.n_padded = round_up(d.n, d.n_tile);
+  l.k_padded = round_up(d.k, l.unit_elems);
+  const uint64_t data = l.k_padded / l.unit_elems * l.unit_bytes * (l.n_tile / l.vec_bytes);
+  l.corr_offset = data;
+  l.tile_bytes = data + (l.lut_signs ? 4ull * l.n_tile : 0);
+  l.row_bytes = l.tile_bytes / l.n_tile;
+  l.total_bytes = l.n_padded / l.n_tile * l.tile_bytes;
+  return l;
+}
+
+}  // namespace
 
 PackedLayout layout_of(const KernelDesc& d) {
   if (d.n == 0 || d.k == 0)
     throw Error("layout_of(" + to_name(d) + "): the desc needs its N and K");
+  if (d.family == Family::lut) return lut_layout_of(d);
   PackedLayout l;
   l.vec_bytes = vector_bytes(d.isa);
   l.group = 4 * l.vec_bytes;

@@ -140,7 +140,7 @@ void pack_for_kernels(TernaryLinear& w, const KernelChoice& choice) {
   p->choice = choice;
   p->layout = layout_of(choice.gemv);
   p->bytes.resize(p->layout.total_bytes);
-  ref::pack_mad(p->layout, w.trits.data(), p->bytes.data());
+  ref::pack_trits(p->layout, w.trits.data(), p->bytes.data());
   p->gemv = kernel_registry().get(choice.gemv);
   p->gemm = kernel_registry().get(choice.gemm);
   w.packed = std::move(p);

@@ -36,14 +36,177 @@ void pack_row(const PackedLayout& l, uint64_t row, const int8_t* trits /*k or nu
   }
 }
 
+// One row into the lut layout (layout.h); bytes of a unit belong to one row each,
+// so rows are written independently. trits null = a padding row.
+void pack_lut_row(const PackedLayout& l, uint64_t row, const int8_t* trits, uint8_t* dst) {
+  const uint32_t g = l.lut_group, V = l.vec_bytes, rv = static_cast<uint32_t>(row % V);
+  const uint32_t b = l.lut_byte_of_row(rv);
+  int32_t negatives = 0;
+  for (uint64_t k0 = 0; k0 < l.k_padded; k0 += l.unit_elems) {
+    uint8_t* unit = dst + l.lut_unit_offset(row, k0);
+    uint8_t signs = 0;
+    for (uint32_t q = 0; q < l.unit_groups; ++q) {
+      int t[4] = {0, 0, 0, 0};
+      for (uint32_t i = 0; i < g; ++i) {
+        const uint64_t k = k0 + q * g + i;
+        if (!trits || k >= l.k) continue;
+        t[i] = trits[k];
+        if (t[i] < -1 || t[i] > 1)
+          throw Error("pack_lut: row " + std::to_string(row) + " element " + std::to_string(k) + " is " +
+                      std::to_string(t[i]) + ", not a trit");
+      }
+      const uint32_t shift = 4 * (q % 2);
+      if (l.lut_pn) {
+        uint8_t p = 0, n = 0;
+        for (uint32_t i = 0; i < 4; ++i) {
+          p |= static_cast<uint8_t>((t[i] == 1) << i);
+          n |= static_cast<uint8_t>((t[i] == -1) << i);
+        }
+        const uint32_t half = rv / (V / 2), w = rv % (V / 2);
+        uint8_t* pair = unit + half * V + 2 * w;
+        pair[0] = static_cast<uint8_t>((pair[0] & ~(0xF << shift)) | (p << shift));
+        pair[1] = static_cast<uint8_t>((pair[1] & ~(0xF << shift)) | (n << shift));
+      } else {
+        uint32_t index;
+        if (g == 2) {
+          index = 3 * (t[0] + 1) + (t[1] + 1);
+        } else {
+          const int c = 9 * (t[0] + 1) + 3 * (t[1] + 1) + (t[2] + 1);
+          index = static_cast<uint32_t>(c >= 13 ? c - 13 : 13 - c);
+          if (c < 13) {
+            signs |= static_cast<uint8_t>(0x80 >> q);
+            ++negatives;
+          }
+        }
+        uint8_t& byte = unit[(q / 2) * V + b];
+        byte = static_cast<uint8_t>((byte & ~(0xF << shift)) | (index << shift));
+      }
+    }
+    if (l.lut_signs) unit[4 * V + b] = signs;
+  }
+  if (l.lut_signs) {
+    uint8_t* corr = dst + row / l.n_tile * l.tile_bytes + l.corr_offset + 4 * (row % l.n_tile);
+    std::memcpy(corr, &negatives, sizeof negatives);
+  }
+}
+
+using RowPacker = void (*)(const PackedLayout&, uint64_t, const int8_t*, uint8_t*);
+
+RowPacker row_packer(const PackedLayout& l) { return l.family == Family::lut ? pack_lut_row : pack_row; }
+
+// Any ternary tensor, one row of trits at a time.
+float pack_rows_from_tensor(const PackedLayout& l, const FormatTraits& f, GgmlType type, const uint8_t* src,
+                            uint8_t* dst, const char* who) {
+  const RowPacker pack = row_packer(l);
+  std::vector<int8_t> trits(l.k);
+  std::vector<float> scales(ternary_scale_count(f, l.k));
+  const size_t row_bytes = format_bytes(f, l.k) - (type == GgmlType::I2_S ? kI2sTailBytes : 0);
+  std::optional<float> scale;
+  for (uint64_t row = 0; row < l.n; ++row) {
+    if (type == GgmlType::I2_S) {
+      // Decode the row's codes with the tensor's tail appended by hand.
+      std::vector<uint8_t> one(l.k / 4 + kI2sTailBytes, 0);
+      std::memcpy(one.data(), src + row * row_bytes, row_bytes);
+      std::memcpy(one.data() + row_bytes, src + l.n * row_bytes, sizeof(float));
+      scales[0] = unpack_i2_s(one.data(), l.k, trits.data());
+    } else {
+      f.to_trits(src + row * row_bytes, l.k, trits.data(), scales.data());
+    }
+    for (float s : scales) {
+      if (!scale) scale = s;
+      if (s != *scale)
+        throw Error(std::string(who) + ": row " + std::to_string(row) + " has weight scale " + std::to_string(s) +
+                    " where earlier blocks have " + std::to_string(*scale) +
+                    "; per-block scales need a per-block kernel");
+    }
+    pack(l, row, trits.data(), dst);
+  }
+  for (uint64_t row = l.n; row < l.n_padded; ++row) pack(l, row, nullptr, dst);
+  return scale.value_or(0.0f);
+}
+
 }  // namespace
 
+void pack_lut(const PackedLayout& l, const int8_t* trits, uint8_t* dst) {
+  if (l.family != Family::lut) throw Error("pack_lut: the layout is not a lut layout");
+  std::memset(dst, 0, l.total_bytes);
+  for (uint64_t row = 0; row < l.n_padded; ++row)
+    pack_lut_row(l, row, row < l.n ? trits + row * l.k : nullptr, dst);
+}
+
+void unpack_lut(const PackedLayout& l, const uint8_t* packed, int8_t* trits) {
+  const uint32_t g = l.lut_group, V = l.vec_bytes;
+  for (uint64_t row = 0; row < l.n; ++row) {
+    const uint32_t rv = static_cast<uint32_t>(row % V), b = l.lut_byte_of_row(rv);
+    int32_t negatives = 0;
+    for (uint64_t k0 = 0; k0 < l.k_padded; k0 += l.unit_elems) {
+      const uint8_t* unit = packed + l.lut_unit_offset(row, k0);
+      for (uint32_t q = 0; q < l.unit_groups; ++q) {
+        const uint32_t shift = 4 * (q % 2);
+        int t[4] = {0, 0, 0, 0};
+        if (l.lut_pn) {
+          const uint32_t half = rv / (V / 2), w = rv % (V / 2);
+          const uint32_t p = (unit[half * V + 2 * w] >> shift) & 0xF, n = (unit[half * V + 2 * w + 1] >> shift) & 0xF;
+          if (p & n) throw Error("unpack_lut: row " + std::to_string(row) + " has an element both +1 and -1");
+          for (uint32_t i = 0; i < 4; ++i) t[i] = ((p >> i) & 1) - ((n >> i) & 1);
+        } else {
+          const uint32_t index = (unit[(q / 2) * V + b] >> shift) & 0xF;
+          int c;
+          if (g == 2) {
+            if (index > 8) throw Error("unpack_lut: row " + std::to_string(row) + " has index " + std::to_string(index));
+            c = static_cast<int>(index);
+            t[0] = c / 3 - 1;
+            t[1] = c % 3 - 1;
+          } else {
+            if (index > 13) throw Error("unpack_lut: row " + std::to_string(row) + " has index " + std::to_string(index));
+            const bool neg = (unit[4 * V + b] >> (7 - q)) & 1;
+            negatives += neg;
+            c = neg ? 13 - static_cast<int>(index) : 13 + static_cast<int>(index);
+            t[0] = c / 9 - 1;
+            t[1] = c / 3 % 3 - 1;
+            t[2] = c % 3 - 1;
+          }
+        }
+        for (uint32_t i = 0; i < g; ++i) {
+          const uint64_t k = k0 + q * g + i;
+          if (k < l.k) trits[row * l.k + k] = static_cast<int8_t>(t[i]);
+        }
+      }
+    }
+    if (l.lut_signs) {
+      int32_t stored;
+      std::memcpy(&stored, packed + row / l.n_tile * l.tile_bytes + l.corr_offset + 4 * (row % l.n_tile), sizeof stored);
+      if (stored != negatives)
+        throw Error("unpack_lut: row " + std::to_string(row) + " correction " + std::to_string(stored) + " but " +
+                    std::to_string(negatives) + " negative groups");
+    }
+  }
+}
+
+void pack_trits(const PackedLayout& l, const int8_t* trits, uint8_t* dst) {
+  if (l.family == Family::lut)
+    pack_lut(l, trits, dst);
+  else
+    pack_mad(l, trits, dst);
+}
+
+float pack_from_tensor(const PackedLayout& l, GgmlType type, const uint8_t* src, uint8_t* dst) {
+  if (l.family != Family::lut) return pack_mad_from_tensor(l, type, src, dst);
+  const FormatTraits* f = format_traits(type);
+  if (!f || !f->is_ternary)
+    throw Error("pack_from_tensor: " + std::string(ggml_type_name(type)) + " is not a ternary format");
+  std::memset(dst, 0, l.total_bytes);
+  return pack_rows_from_tensor(l, *f, type, src, dst, "pack_from_tensor");
+}
+
 void pack_mad(const PackedLayout& l, const int8_t* trits, uint8_t* dst) {
+  if (l.family != Family::mad) return pack_trits(l, trits, dst);  // never write a lut layout as mad's
   for (uint64_t row = 0; row < l.n_padded; ++row)
     pack_row(l, row, row < l.n ? trits + row * l.k : nullptr, dst);
 }
 
 void unpack_mad(const PackedLayout& l, const uint8_t* packed, int8_t* trits) {
+  if (l.family != Family::mad) return unpack_lut(l, packed, trits);
   const uint32_t v = l.vec_bytes;
   for (uint64_t row = 0; row < l.n; ++row)
     for (uint64_t k0 = 0; k0 < l.k_padded; k0 += l.group) {
@@ -79,31 +242,7 @@ float pack_mad_from_tensor(const PackedLayout& l, GgmlType type, const uint8_t* 
     }
   }
   // Generic path: one row of trits at a time.
-  std::vector<int8_t> trits(l.k);
-  std::vector<float> scales(ternary_scale_count(*f, l.k));
-  const size_t row_bytes = format_bytes(*f, l.k) - (type == GgmlType::I2_S ? kI2sTailBytes : 0);
-  std::optional<float> scale;
-  for (uint64_t row = 0; row < l.n; ++row) {
-    if (type == GgmlType::I2_S) {
-      // Decode the row's codes with the tensor's tail appended by hand.
-      std::vector<uint8_t> one(l.k / 4 + kI2sTailBytes, 0);
-      std::memcpy(one.data(), src + row * row_bytes, row_bytes);
-      std::memcpy(one.data() + row_bytes, src + l.n * row_bytes, sizeof(float));
-      scales[0] = unpack_i2_s(one.data(), l.k, trits.data());
-    } else {
-      f->to_trits(src + row * row_bytes, l.k, trits.data(), scales.data());
-    }
-    for (float s : scales) {
-      if (!scale) scale = s;
-      if (s != *scale)
-        throw Error("pack_mad_from_tensor: row " + std::to_string(row) + " has weight scale " +
-                    std::to_string(s) + " where earlier blocks have " + std::to_string(*scale) +
-                    "; per-block scales need a per-block kernel");
-    }
-    pack_row(l, row, trits.data(), dst);
-  }
-  for (uint64_t row = l.n; row < l.n_padded; ++row) pack_row(l, row, nullptr, dst);
-  return scale.value_or(0.0f);
+  return pack_rows_from_tensor(l, *f, type, src, dst, "pack_mad_from_tensor");
 }
 
 }  // namespace tern::ref
