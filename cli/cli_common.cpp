@@ -15,6 +15,7 @@ const std::vector<Command>& commands() {
       {"info", "show this CPU's fingerprint, ISA, caches and compiled-in backends", cmd_info},
       {"inspect", "print a GGUF file's metadata and tensor table", cmd_inspect},
       {"kernels", "list the kernel variants this CPU runs; --bench times them", cmd_kernels},
+      {"tune", "find the fastest verified kernel per matmul shape on this CPU and cache it", cmd_tune},
       {"synth", "write a BitNet GGUF with random ternary weights of real shapes", cmd_synth},
       {"eval", "run token ids through a model and write every position's logits", cmd_eval},
       {"run", "generate text from a prompt (greedy or sampled), streaming it", cmd_run},

@@ -45,6 +45,7 @@ int cmd_kernels(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
+int cmd_tune(const std::vector<std::string>& args);
 int cmd_run(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 
