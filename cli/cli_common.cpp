@@ -20,6 +20,8 @@ const std::vector<Command>& commands() {
       {"eval", "run token ids through a model and write every position's logits", cmd_eval},
       {"run", "generate text from a prompt (greedy or sampled), streaming it", cmd_run},
       {"bench", "prompt and generation tokens/s like llama-bench, with a bandwidth roofline", cmd_bench},
+      {"tokenize", "split a text into token ids and pieces like llama-tokenize (vocab-only files work)", cmd_tokenize},
+      {"perplexity", "perplexity of a model on a text file, by llama-perplexity's method", cmd_perplexity},
   };
   return table;
 }

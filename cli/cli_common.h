@@ -48,5 +48,7 @@ int cmd_eval(const std::vector<std::string>& args);
 int cmd_tune(const std::vector<std::string>& args);
 int cmd_run(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
+int cmd_tokenize(const std::vector<std::string>& args);
+int cmd_perplexity(const std::vector<std::string>& args);
 
 }  // namespace tern::cli

@@ -476,7 +476,12 @@ int cmd_bench(const std::vector<std::string>& args) {
 
   // Two read-only mappings of one file: the model keeps its own, the facts read the tensor table.
   const gguf::File file = gguf::File::open(model_path);
-  const model::Model model = model::Model::load(model_path);
+  // Kernels are picked (and packed) once, for the largest thread count asked.
+  model::ModelOptions mo;
+  mo.threads = *std::max_element(threads.begin(), threads.end());
+  const model::Model model = model::Model::load(model_path, mo);
+  for (const std::string& note : model.notes()) std::cerr << "tern bench: " << note << "\n";
+  if (!model.kernels().empty()) std::cerr << "tern bench: " << model.kernels() << "\n";
   const ModelFacts facts = model_facts(file, model);
 
   uint64_t runs_per_thread = 0;

@@ -108,6 +108,8 @@ int cmd_eval(const std::vector<std::string>& args) {
 
   const auto t0 = std::chrono::steady_clock::now();
   model::Model model = model::Model::load(model_path, mo);
+  for (const std::string& note : model.notes()) std::cerr << "tern eval: " << note << "\n";
+  if (!model.kernels().empty()) std::cerr << "tern eval: " << model.kernels() << "\n";
   model::SessionOptions so;
   so.n_ctx = n_ctx;
   so.threads = threads;

@@ -12,6 +12,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <iostream>
 #include <string>
 #include <thread>
 
@@ -130,8 +131,11 @@ int cmd_run(const std::vector<std::string>& args) {
   const auto t_load = Clock::now();
   gguf::File file = gguf::File::open(model_path);
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file);
-  const model::Model model = model::Model::from_file(std::move(file));
+  model::ModelOptions mo;
+  mo.threads = threads;
+  const model::Model model = model::Model::from_file(std::move(file), mo);
   const double load_ms = ms_since(t_load);
+  for (const std::string& note : model.notes()) std::cerr << "tern run: " << note << "\n";
   const size_t n_vocab = model.hparams().n_vocab;
   if (static_cast<size_t>(tok.n_vocab()) > n_vocab)
     throw Error(model_path + ": the tokenizer has " + std::to_string(tok.n_vocab()) +
@@ -244,6 +248,7 @@ int cmd_run(const std::vector<std::string>& args) {
   std::fprintf(stderr, "tern run: %-10s %10.2f ms\n", "load", load_ms);
   print_timing("prompt", prompt_ms, tokens.size(), "tokens");
   print_timing("generation", decode_ms, n_decode, "steps");
+  if (!model.kernels().empty()) std::fprintf(stderr, "tern run: %s\n", model.kernels().c_str());
   std::fprintf(stderr, "tern run: %-10s %10.2f ms / %5zu samples\n", "sampling", sample_ms, generated.size());
   std::fprintf(stderr, "tern run: %-10s %10.2f ms\n", "total", load_ms + prompt_ms + gen_ms);
 

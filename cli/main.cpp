@@ -1,4 +1,5 @@
 // tern: tune, generate and run ternary-weight kernels and models.
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -10,8 +11,10 @@ namespace {
 
 void print_usage(std::ostream& os) {
   os << "usage: tern <command> [options]    (tern <command> --help for each)\n\ncommands:\n";
+  size_t width = 0;
+  for (const auto& c : tern::cli::commands()) width = std::max(width, std::string(c.name).size());
   for (const auto& c : tern::cli::commands()) {
-    os << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
+    os << "  " << c.name << std::string(width + 2 - std::string(c.name).size(), ' ') << c.summary << "\n";
   }
   os << "\nexample:\n  tern info\n  tern synth --preset tiny -o tiny.gguf && tern inspect tiny.gguf\n";
 }

@@ -29,9 +29,34 @@ KernelDesc default_kernel(Op op, uint32_t n, uint32_t k, uint32_t m, Isa isa) {
   return d;
 }
 
-std::optional<KernelChoice> choose_kernels(uint32_t n, uint32_t k, int threads, KernelRegistry& registry) {
-  (void)threads;  // tuned records are per thread count (tuning cache, upcoming)
+std::optional<KernelDesc> gemm_for_layout(const KernelDesc& gemv, KernelRegistry& registry) {
+  for (uint8_t m_tile : {4, 3, 2, 1})
+    for (uint8_t unroll : {gemv.unroll, uint8_t{1}, uint8_t{2}, uint8_t{4}}) {
+      KernelDesc d = gemv;
+      d.op = Op::gemm;
+      d.m = kPrefillBucket;
+      d.m_tile = m_tile;
+      d.unroll = unroll;
+      if (registry.unsupported_reason(d).empty()) return d;
+    }
+  return std::nullopt;
+}
+
+std::optional<KernelChoice> choose_kernels(uint32_t n, uint32_t k, int threads, const TuningCache* cache,
+                                           KernelRegistry& registry) {
   const CpuInfo& cpu = host_cpu();
+  if (cache) {
+    if (auto pair = cache->find_pair(n, k, kPrefillBucket, static_cast<uint32_t>(threads))) {
+      KernelChoice c;
+      c.gemv = pair->gemv.desc;
+      std::optional<KernelDesc> gemm = pair->gemm ? pair->gemm : gemm_for_layout(c.gemv, registry);
+      if (gemm && registry.unsupported_reason(c.gemv, cpu).empty() && registry.unsupported_reason(*gemm, cpu).empty()) {
+        c.gemm = *gemm;
+        c.source = "tuned (" + pair->gemv.file + ")";
+        return c;
+      }
+    }
+  }
   for (Isa isa : {Isa::avx512vnni, Isa::avxvnni, Isa::avx2}) {
     if (!cpu.supports(isa)) continue;
     KernelChoice c;

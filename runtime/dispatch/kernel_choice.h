@@ -10,6 +10,7 @@
 
 #include "runtime/core/kernel_desc.h"
 #include "runtime/dispatch/kernel_registry.h"
+#include "runtime/dispatch/tuning_cache.h"
 
 namespace tern {
 
@@ -22,8 +23,16 @@ struct KernelChoice {
   std::string source; // "defaults", "tuned cache", ...
 };
 
+// The prefill size whose tuned gemm config the model packs for.
+inline constexpr uint32_t kPrefillBucket = 128;
+
+// Tuned records first (cache may be null), then the compiled-in defaults.
 // Empty when no registered provider can run a candidate: callers use the reference.
-std::optional<KernelChoice> choose_kernels(uint32_t n, uint32_t k, int threads,
+std::optional<KernelChoice> choose_kernels(uint32_t n, uint32_t k, int threads, const TuningCache* cache = nullptr,
                                            KernelRegistry& registry = kernel_registry());
+
+// A gemm config with gemv's packed layout (same family, ISA, tile and K block),
+// the largest token block the registry accepts. Empty if none.
+std::optional<KernelDesc> gemm_for_layout(const KernelDesc& gemv, KernelRegistry& registry = kernel_registry());
 
 }  // namespace tern

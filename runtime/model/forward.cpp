@@ -25,6 +25,7 @@
 #include <string>
 
 #include "runtime/core/error.h"
+#include "runtime/model/attention_kernels.h"
 #include "runtime/model/head_kernels.h"
 #include "runtime/model/session.h"
 #include "runtime/ref/fp16.h"
@@ -295,12 +296,14 @@ void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float*
   for (size_t s = 0; s <= pos; ++s) {
     const size_t at = base + s * KV + kv_off;
     float dot = 0.0f;
-    if (f16) {
+    if (round) {
+      // Float mode mirrors ggml's sequential f16 dot product.
       const uint16_t* k = k_f16_.data() + at;
       for (size_t d = 0; d < hd; ++d) dot += qh[d] * f16[k[d]];
+    } else if (f16) {
+      dot = dot_f16(qh, k_f16_.data() + at, hd);
     } else {
-      const float* k = k_f32_.data() + at;
-      for (size_t d = 0; d < hd; ++d) dot += qh[d] * k[d];
+      dot = dot_f32(qh, k_f32_.data() + at, hd);
     }
     sc[s] = dot * scale;
     max = std::max(max, sc[s]);
@@ -318,12 +321,13 @@ void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float*
   for (size_t s = 0; s <= pos; ++s) {
     const size_t at = base + s * KV + kv_off;
     const float p = sc[s];
-    if (f16) {
+    if (round) {
       const uint16_t* v = v_f16_.data() + at;
       for (size_t d = 0; d < hd; ++d) oh[d] += p * f16[v[d]];
+    } else if (f16) {
+      axpy_f16(p, v_f16_.data() + at, oh, hd);
     } else {
-      const float* v = v_f32_.data() + at;
-      for (size_t d = 0; d < hd; ++d) oh[d] += p * v[d];
+      axpy_f32(p, v_f32_.data() + at, oh, hd);
     }
   }
 }

@@ -1,6 +1,8 @@
 #include "runtime/model/model.h"
 
 #include <cmath>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -26,13 +28,27 @@ class ModelLoader {
 
   void load() {
     read_hparams();
+    const ModelOptions& o = m_.options_;
+    if (o.use_kernels && o.acts == Activations::Int8) {
+      // Tuned records, read once for every tensor; their warnings go to the caller.
+      cache_.emplace(TuningCache::load(host_cpu(), TuningSearchPaths::from_env(), kernel_registry()));
+      m_.notes_ = cache_->warnings();
+    }
     read_tensors();
+    if (!sources_.empty()) {
+      std::string line = "kernels:";
+      for (const auto& [source, count] : sources_) line += " " + std::to_string(count) + " x " + source + ";";
+      line.pop_back();
+      m_.kernels_ = line;
+    }
   }
 
  private:
   const gguf::File& f_;
   Model& m_;
   HParams& hp_;
+  std::optional<TuningCache> cache_;
+  std::map<std::string, int> sources_;  // where each projection's kernel came from
   std::set<std::string, std::less<>> used_;  // tensors the model reads
 
   const gguf::TensorInfo* find(const std::string& name) {
@@ -194,8 +210,13 @@ class ModelLoader {
     const ModelOptions& o = m_.options_;
     if (o.use_kernels && o.acts == Activations::Int8 && w.block == 0) {
       // Packed right away, so only one tensor's trits are ever unpacked at a time.
-      if (auto choice = choose_kernels(static_cast<uint32_t>(n), static_cast<uint32_t>(k), o.threads))
+      if (auto choice = choose_kernels(static_cast<uint32_t>(n), static_cast<uint32_t>(k), o.threads,
+                                       cache_ ? &*cache_ : nullptr)) {
         pack_for_kernels(w, *choice);
+        sources_[choice->source]++;
+      } else {
+        sources_["reference (no kernel provider)"]++;
+      }
     }
     return w;
   }

@@ -112,6 +112,10 @@ class Model {
   const std::string& name() const;  // the file's name, for messages
   const HParams& hparams() const { return hp_; }
   const ModelOptions& options() const { return options_; }
+  // Warnings from loading (tuning records skipped, and why).
+  const std::vector<std::string>& notes() const { return notes_; }
+  // Where the projections' kernels came from, e.g. "kernels: 210 x tuned (results/....json)".
+  const std::string& kernels() const { return kernels_; }
   const std::vector<Layer>& layers() const { return layers_; }
   const FloatRows& token_embd() const { return token_embd_; }
   // The LM head: output.weight when the file has one, else token_embd (tied).
@@ -126,6 +130,8 @@ class Model {
 
   std::unique_ptr<gguf::File> file_;  // kept mapped: embedding and head rows are read from it
   ModelOptions options_;
+  std::vector<std::string> notes_;
+  std::string kernels_;
   HParams hp_;
   FloatRows token_embd_;
   FloatRows output_;
