@@ -1,6 +1,8 @@
 #include "cli/cli_common.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "runtime/dispatch/kernel_registry.h"
@@ -46,6 +48,26 @@ void register_backends() {
 #if defined(__x86_64__)
   kernel_registry().add(jit::make_xbyak_provider());
 #endif
+}
+
+std::vector<int> parse_int_list(const std::string& s, const char* option, int lo, int hi) {
+  std::vector<int> out;
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    const std::string item = s.substr(i, j - i);
+    char* end = nullptr;
+    errno = 0;
+    const long v = item.empty() ? 0 : std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || errno || *end || v < lo || v > hi)
+      throw UsageError(std::string("--") + option + " " + s + ": '" + item + "' is not a number in " +
+                       std::to_string(lo) + ".." + std::to_string(hi) +
+                       " (a comma-separated list, e.g. 1,2)");
+    out.push_back(static_cast<int>(v));
+    i = j + 1;
+  }
+  return out;
 }
 
 std::string human_bytes(uint64_t bytes) {

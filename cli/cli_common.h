@@ -34,6 +34,9 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
                    const char* usage, const char* examples,
                    const po::positional_options_description* positional = nullptr);
 
+// A comma-separated list of integers in lo..hi ("1,2,8"); UsageError naming the option otherwise.
+std::vector<int> parse_int_list(const std::string& s, const char* option, int lo, int hi);
+
 // "1.5 MiB"
 std::string human_bytes(uint64_t bytes);
 

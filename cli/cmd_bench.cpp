@@ -60,25 +60,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<int> parse_int_list(const std::string& s, const char* option, int lo, int hi) {
-  std::vector<int> out;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find(',', i);
-    if (j == std::string::npos) j = s.size();
-    const std::string item = s.substr(i, j - i);
-    char* end = nullptr;
-    errno = 0;
-    const long v = item.empty() ? 0 : std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || errno || *end || v < lo || v > hi)
-      throw UsageError(std::string("--") + option + " " + s + ": '" + item + "' is not a number in " +
-                       std::to_string(lo) + ".." + std::to_string(hi) +
-                       " (a comma-separated list, e.g. 1,2)");
-    out.push_back(static_cast<int>(v));
-    i = j + 1;
-  }
-  return out;
-}
 
 // ---- read bandwidth with n threads ----
 

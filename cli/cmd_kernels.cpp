@@ -37,19 +37,6 @@ std::vector<Shape> parse_shapes(const std::string& s) {
   return out;
 }
 
-std::vector<uint32_t> parse_counts(const std::string& s, const char* option) {
-  std::vector<uint32_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    unsigned long v = std::strtoul(item.c_str(), &end, 10);
-    if (item.empty() || *end || v == 0 || v > 4096)
-      throw UsageError(std::string("--") + option + " " + item + ": expected positive numbers separated by commas");
-    out.push_back(static_cast<uint32_t>(v));
-  }
-  return out;
-}
 
 std::vector<Isa> usable_isas(const std::string& wanted) {
   std::vector<Isa> out;
@@ -93,7 +80,8 @@ int cmd_kernels(const std::vector<std::string>& args) {
   if (weights != "hot" && weights != "cold" && weights != "both") throw UsageError("--weights " + weights + ": expected hot|cold|both");
   register_backends();
   const std::vector<Shape> shape_list = parse_shapes(shapes);
-  const std::vector<uint32_t> m_list = parse_counts(ms, "m");
+  const std::vector<int> ms_parsed = parse_int_list(ms, "m", 1, 4096);
+  const std::vector<uint32_t> m_list(ms_parsed.begin(), ms_parsed.end());
   const std::vector<Isa> isas = usable_isas(isa);
   std::vector<Family> families;
   for (Family f : {Family::mad, Family::lut})

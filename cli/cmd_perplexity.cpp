@@ -47,15 +47,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-size_t first_invalid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const int n = tokenizer::utf8::sequence_length(s, i);
-    if (n <= 0) return i;
-    i += static_cast<size_t>(n);
-  }
-  return std::string_view::npos;
-}
 
 // -log softmax(row)[target] over row[0..n), in double.
 double negative_log_prob(const float* row, size_t n, int32_t target) {
@@ -121,7 +112,7 @@ int cmd_perplexity(const std::vector<std::string>& args) {
     text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
     if (f.bad()) throw Error(text_path + ": cannot read the text file");
   }
-  if (const size_t bad = first_invalid_utf8(text); bad != std::string_view::npos)
+  if (const size_t bad = tokenizer::utf8::first_invalid(text); bad != std::string_view::npos)
     throw Error(text_path + ": invalid UTF-8 at byte offset " + std::to_string(bad));
 
   // Load: one mapping serves the tokenizer (which copies what it needs) and the model.

@@ -34,17 +34,6 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-// The byte offset of the first byte that does not start a valid UTF-8 sequence (an
-// incomplete sequence at the end counts), or npos.
-size_t first_invalid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const int n = tokenizer::utf8::sequence_length(s, i);
-    if (n <= 0) return i;
-    i += static_cast<size_t>(n);
-  }
-  return std::string_view::npos;
-}
 
 void emit(const std::string& s) {
   if (s.empty()) return;
@@ -114,7 +103,7 @@ int cmd_run(const std::vector<std::string>& args) {
   } catch (const Error& e) {
     throw UsageError(std::string("--") + e.what());
   }
-  if (const size_t bad = first_invalid_utf8(prompt); bad != std::string_view::npos) {
+  if (const size_t bad = tokenizer::utf8::first_invalid(prompt); bad != std::string_view::npos) {
     char byte[8];
     std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(prompt[bad]));
     throw UsageError("--prompt: invalid UTF-8 at byte offset " + std::to_string(bad) + " (byte " + byte +

@@ -30,17 +30,6 @@
 namespace tern::cli {
 namespace {
 
-// The byte offset of the first byte that does not start a valid UTF-8 sequence (an
-// incomplete sequence at the end counts), or npos.
-size_t first_invalid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const int n = tokenizer::utf8::sequence_length(s, i);
-    if (n <= 0) return i;
-    i += static_cast<size_t>(n);
-  }
-  return std::string_view::npos;
-}
 
 std::string invalid_utf8_message(std::string_view s, size_t at) {
   char byte[8];
@@ -92,12 +81,12 @@ int cmd_tokenize(const std::vector<std::string>& args) {
 
   std::string text;
   if (has_prompt) {
-    if (const size_t bad = first_invalid_utf8(prompt); bad != std::string_view::npos)
+    if (const size_t bad = tokenizer::utf8::first_invalid(prompt); bad != std::string_view::npos)
       throw UsageError("--prompt: " + invalid_utf8_message(prompt, bad));
     text = std::move(prompt);
   } else {
     text = read_text_file(text_file);
-    if (const size_t bad = first_invalid_utf8(text); bad != std::string_view::npos)
+    if (const size_t bad = tokenizer::utf8::first_invalid(text); bad != std::string_view::npos)
       throw Error(text_file + ": " + invalid_utf8_message(text, bad));
   }
 

@@ -19,20 +19,9 @@
 namespace tern::cli {
 namespace {
 
-std::vector<uint32_t> parse_list(const std::string& s, const char* option, uint32_t max) {
-  std::vector<uint32_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    unsigned long v = std::strtoul(item.c_str(), &end, 10);
-    if (item.empty() || item[0] == '-' || *end || v == 0 || v > max)
-      throw UsageError(std::string("--") + option + " " + item + ": expected numbers 1.." +
-                       std::to_string(max) + " separated by commas");
-    out.push_back(static_cast<uint32_t>(v));
-  }
-  if (out.empty()) throw UsageError(std::string("--") + option + ": expected at least one number");
-  return out;
+std::vector<uint32_t> parse_list(const std::string& s, const char* option, int max) {
+  const std::vector<int> v = parse_int_list(s, option, 1, max);
+  return {v.begin(), v.end()};
 }
 
 // The name without the shape suffix (the table has its own columns for it).

@@ -8,11 +8,33 @@
 #include <mutex>
 
 #include "runtime/core/error.h"
+#include "runtime/core/layout.h"
 
 namespace tern::jit {
 
 JitKernel::JitKernel(const KernelDesc& desc, size_t max_code_bytes)
-    : Xbyak::CodeGenerator(max_code_bytes), desc_(desc), name_(to_name(desc)) {}
+    : Xbyak::CodeGenerator(max_code_bytes), desc_(desc), name_(to_name(desc)), wide_(vector_bytes(desc.isa) == 64) {}
+
+Xbyak::Xmm JitKernel::vec(int i) const {
+  if (wide_) return Xbyak::Zmm(i);
+  return Xbyak::Ymm(i);
+}
+
+void JitKernel::vand(const Xbyak::Xmm& d, const Xbyak::Xmm& a, const Xbyak::Operand& b) {
+  if (wide_) vpandd(d, a, b); else vpand(d, a, b);
+}
+
+void JitKernel::vxor(const Xbyak::Xmm& d, const Xbyak::Xmm& a, const Xbyak::Operand& b) {
+  if (wide_) vpxord(d, a, b); else vpxor(d, a, b);
+}
+
+void JitKernel::vload(const Xbyak::Xmm& d, const Xbyak::Address& a) {
+  if (wide_) vmovdqu32(d, a); else vmovdqu(d, a);
+}
+
+void JitKernel::vstore(const Xbyak::Address& a, const Xbyak::Xmm& s) {
+  if (wide_) vmovdqu32(a, s); else vmovdqu(a, s);
+}
 
 KernelFn JitKernel::create() {
   if (fn_) return fn_;

@@ -45,11 +45,23 @@ class JitKernel : public Xbyak::CodeGenerator {
   // The argument pointer, moved out of rdi to a callee-saved register.
   const Xbyak::Reg64 reg_args = rbx;
 
+  // Vector registers of the desc's width (ymm for AVX2 / AVX-VNNI, zmm for
+  // AVX-512) and the integer moves and logic ops that exist on both: AVX-512 has
+  // no vpand / vpxor / vmovdqu on zmm, its forms carry an element size.
+  bool wide() const { return wide_; }
+  Xbyak::Xmm vec(int i) const;
+  void vand(const Xbyak::Xmm& d, const Xbyak::Xmm& a, const Xbyak::Operand& b);
+  void vxor(const Xbyak::Xmm& d, const Xbyak::Xmm& a, const Xbyak::Operand& b);
+  void vzero(const Xbyak::Xmm& d) { vxor(d, d, d); }
+  void vload(const Xbyak::Xmm& d, const Xbyak::Address& a);
+  void vstore(const Xbyak::Address& a, const Xbyak::Xmm& s);
+
  private:
   void register_code() const;
 
   KernelDesc desc_;
   std::string name_;
+  bool wide_ = false;
   KernelFn fn_ = nullptr;
 };
 

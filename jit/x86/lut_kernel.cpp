@@ -130,39 +130,9 @@ LutKernel::LutKernel(const KernelDesc& d) : JitKernel(d) {
   stack_bytes_ = f.total;
 }
 
-Xmm LutKernel::vec(int i) const {
-  if (wide_) return Zmm(i);
-  return Ymm(i);
-}
 
 Xmm LutKernel::acc(int r, int t, int h) const { return vec(first_acc_ + (r * tokens_ + t) * 2 + h); }
 
-// AVX-512 has no vpand/vpxor/vmovdqu on zmm: its forms carry an element size.
-void LutKernel::vand(const Xmm& d, const Xmm& a, const Operand& b) {
-  if (wide_)
-    vpandd(d, a, b);
-  else
-    vpand(d, a, b);
-}
-void LutKernel::vxor(const Xmm& d, const Xmm& a, const Operand& b) {
-  if (wide_)
-    vpxord(d, a, b);
-  else
-    vpxor(d, a, b);
-}
-void LutKernel::vzero(const Xmm& d) { vxor(d, d, d); }
-void LutKernel::vload(const Xmm& d, const Address& a) {
-  if (wide_)
-    vmovdqu32(d, a);
-  else
-    vmovdqu(d, a);
-}
-void LutKernel::vstore(const Address& a, const Xmm& s) {
-  if (wide_)
-    vmovdqu32(a, s);
-  else
-    vmovdqu(a, s);
-}
 void LutKernel::vbcast128(const Xmm& d, const Address& a) {
   if (wide_)
     vbroadcasti32x4(Zmm(d.getIdx()), a);

@@ -70,13 +70,7 @@ class LutKernel : public JitKernel {
   void emit_finalize(const Block& b, int tokens);
   void emit_rows(const Block& b, int tokens, int t, bool to_float);
 
-  Xbyak::Xmm vec(int i) const;
   Xbyak::Xmm acc(int r, int t, int h) const;
-  void vand(const Xbyak::Xmm& d, const Xbyak::Xmm& a, const Xbyak::Operand& b);
-  void vxor(const Xbyak::Xmm& d, const Xbyak::Xmm& a, const Xbyak::Operand& b);
-  void vzero(const Xbyak::Xmm& d);
-  void vload(const Xbyak::Xmm& d, const Xbyak::Address& a);
-  void vstore(const Xbyak::Address& a, const Xbyak::Xmm& s);
   void vbcast128(const Xbyak::Xmm& d, const Xbyak::Address& a);
 
   PackedLayout layout_;

@@ -75,27 +75,6 @@ size_t MadKernel::stack_bytes() const {
   return size_t(layout_.n_tile) * tokens_ * layout_.vec_bytes + 64;
 }
 
-// AVX-512 has no vpand/vpxor on zmm: its forms carry an element size.
-void MadKernel::vand(const Xmm& d, const Xmm& a, const Xmm& b) {
-  if (layout_.vec_bytes == 64) vpandd(d, a, b); else vpand(d, a, b);
-}
-
-void MadKernel::vmov(const Xmm& d, const Address& a) {
-  if (layout_.vec_bytes == 64) vmovdqu32(d, a); else vmovdqu(d, a);
-}
-
-void MadKernel::vmov(const Address& a, const Xmm& s) {
-  if (layout_.vec_bytes == 64) vmovdqu32(a, s); else vmovdqu(a, s);
-}
-
-void MadKernel::vzero(const Xmm& d) {
-  if (layout_.vec_bytes == 64) vpxord(d, d, d); else vpxor(d, d, d);
-}
-
-Xmm MadKernel::vec(int i) const {
-  if (layout_.vec_bytes == 64) return Zmm(i);
-  return Ymm(i);
-}
 
 // General registers (rbx = args, rbp = frame, rsp = stack):
 //   r8  weights of the current K block (start of the tile's block)
@@ -188,7 +167,7 @@ void MadKernel::emit_block(const Block& b, int tokens) {
     for (int r = 0; r < rows_; ++r)
       for (int t = 0; t < tokens; ++t) {
         if (s == 0 && !b.first)
-          vmov(acc(s, r, t), ptr[rdi + (r * tokens + t) * V]);
+          vload(acc(s, r, t), ptr[rdi + (r * tokens + t) * V]);
         else
           vzero(acc(s, r, t));
       }
@@ -219,7 +198,7 @@ void MadKernel::emit_block(const Block& b, int tokens) {
     emit_finalize(tokens);
   } else {
     for (int r = 0; r < rows_; ++r)
-      for (int t = 0; t < tokens; ++t) vmov(ptr[rdi + (r * tokens + t) * V], acc(0, r, t));
+      for (int t = 0; t < tokens; ++t) vstore(ptr[rdi + (r * tokens + t) * V], acc(0, r, t));
   }
   add(rsi, rows_);
   cmp(rsi, layout_.n_tile);
@@ -235,7 +214,7 @@ void MadKernel::emit_group(int tokens, int set, uint64_t row_bytes) {
   const int prefetch = desc().prefetch;
   for (int r = 0; r < rows_; ++r) {
     const auto w_addr = ptr[r14 + r * row_bytes];
-    vmov(vec(kW), w_addr);
+    vload(vec(kW), w_addr);
     if (prefetch) prefetcht0(ptr[r14 + r * row_bytes + prefetch * V]);
     for (int part = 0; part < 4; ++part) {
       // Part p holds elements p*V .. p*V+V-1 of the group in bits 7-2p .. 6-2p.

@@ -32,11 +32,6 @@ class MadKernel : public JitKernel {
   void emit_block(const Block& b, int tokens);
   void emit_group(int tokens, int set, uint64_t row_bytes);
   void emit_finalize(int tokens);
-  Xbyak::Xmm vec(int i) const;
-  void vand(const Xbyak::Xmm& d, const Xbyak::Xmm& a, const Xbyak::Xmm& b);
-  void vzero(const Xbyak::Xmm& d);
-  void vmov(const Xbyak::Xmm& d, const Xbyak::Address& a);
-  void vmov(const Xbyak::Address& a, const Xbyak::Xmm& s);
 
   PackedLayout layout_;
   int rows_;   // unroll: rows per register block

@@ -63,18 +63,26 @@ int32_t q6k_block_dot(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   return sum;
 }
 
+// A row of Q6_K super-blocks: exact integer block sums (by BlockDot), then the
+// f32 scales in block order, so every BlockDot gives the same float result.
+using Q6KBlockDot = int32_t (*)(const uint8_t* block, const int8_t* x, const int16_t* bsums);
+template <Q6KBlockDot BlockDot>
+float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
+  const size_t k = a.k;
+  float acc = 0;
+  for (size_t b = 0; b < k / kQ6K; ++b) {
+    const uint8_t* blk = row + b * kQ6KBytes;
+    const int32_t s = BlockDot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
+    acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+  }
+  return acc;
+}
+
 float row_dot_generic(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
-    case GgmlType::Q6_K: {
-      float acc = 0;
-      for (size_t b = 0; b < k / kQ6K; ++b) {
-        const uint8_t* blk = row + b * kQ6KBytes;
-        const int32_t s = q6k_block_dot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
-        acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
-      }
-      return acc;
-    }
+    case GgmlType::Q6_K:
+      return q6k_row<q6k_block_dot>(row, a, t);
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {
@@ -158,15 +166,8 @@ __attribute__((target("avx2,fma,f16c"))) int32_t q6k_block_dot_avx2(const uint8_
 __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
-    case GgmlType::Q6_K: {
-      float acc = 0;
-      for (size_t b = 0; b < k / kQ6K; ++b) {
-        const uint8_t* blk = row + b * kQ6KBytes;
-        const int32_t s = q6k_block_dot_avx2(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
-        acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
-      }
-      return acc;
-    }
+    case GgmlType::Q6_K:
+      return q6k_row<q6k_block_dot_avx2>(row, a, t);
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {

@@ -121,4 +121,14 @@ bool is_valid(std::string_view text) {
   return true;
 }
 
+size_t first_invalid(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const int n = sequence_length(text, i);
+    if (n <= 0) return i;
+    i += static_cast<size_t>(n);
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace tern::tokenizer::utf8

@@ -35,5 +35,8 @@ int sequence_length(std::string_view text, size_t offset);
 std::string sanitize(std::string_view text);
 
 bool is_valid(std::string_view text);
+// The byte offset of the first byte that does not start a valid UTF-8 sequence (an
+// incomplete sequence at the end counts), or npos when the text is valid.
+size_t first_invalid(std::string_view text);
 
 }  // namespace tern::tokenizer::utf8
