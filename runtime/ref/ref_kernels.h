@@ -21,6 +21,9 @@ namespace tern::ref {
 // (bitnet.cpp's quantize_row_i8_s differs: it floors max at 1e-5, rounds half
 // to even and clamps to -128; llama.cpp's TQ path uses Q8_K, per 256-block.)
 float quantize_activations(const float* x, size_t k, int8_t* q);
+// The rounding step: std::round(v) (halves away from zero) clamped to [-127, 127],
+// for |v| <= 128 (what quantize_activations produces).
+int8_t round_to_int8(float v);
 // m tokens of k values each (row t at x + t * k); a_scales[t] = s of row t.
 void quantize_activations(const float* x, size_t m, size_t k, int8_t* q, float* a_scales);
 

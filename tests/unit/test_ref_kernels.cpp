@@ -237,3 +237,27 @@ TEST(RefGemm, Tq2_0TensorEndToEnd) {
 
 }  // namespace
 }  // namespace tern::ref
+
+namespace tern {
+namespace {
+
+// The fast rounding equals std::round + clamp on every float quantize_activations
+// can produce: all halves and their neighbours, and a dense random sample.
+TEST(RefKernels, RoundToInt8IsStdRoundClamped) {
+  auto want = [](float v) { return static_cast<int8_t>(std::clamp(std::round(v), -127.0f, 127.0f)); };
+  for (int i = -128; i <= 128; ++i)
+    for (float base : {static_cast<float>(i), i + 0.5f, i - 0.5f})
+      for (float v : {base, std::nextafter(base, 200.0f), std::nextafter(base, -200.0f)})
+        ASSERT_EQ(ref::round_to_int8(v), want(v)) << v;
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-127.00002f, 127.00002f);
+  for (int i = 0; i < 2000000; ++i) {
+    const float v = d(rng);
+    ASSERT_EQ(ref::round_to_int8(v), want(v)) << v;
+  }
+}
+
+}  // namespace
+}  // namespace tern
