@@ -8,6 +8,7 @@ PACKAGES=(
   libxbyak-dev nlohmann-json3-dev libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   llvm-14-dev libzstd-dev libpcre2-dev
+  python3
 )
 PACKAGES+=("$@")
 

@@ -43,6 +43,23 @@ uint32_t get_u32(const json& j, const char* key, const std::string& where) {
   return static_cast<uint32_t>(v.get<uint64_t>());
 }
 
+// For the int fields (counts): a uint32 above INT_MAX would wrap negative and be written
+// back that way, which the next load rejects (found by fuzz_cache_json).
+int get_int(const json& j, const char* key, const std::string& where) {
+  const uint32_t v = get_u32(j, key, where);
+  if (v > static_cast<uint32_t>(std::numeric_limits<int>::max()))
+    throw Error("field '" + where + "." + key + "' = " + std::to_string(v) + ", expected at most " +
+                std::to_string(std::numeric_limits<int>::max()));
+  return static_cast<int>(v);
+}
+
+uint64_t get_u64(const json& j, const char* key, const std::string& where) {
+  const json& v = field(j, key, where);
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0))
+    throw Error("field '" + where + "." + key + "' = " + v.dump() + ", expected a non-negative integer");
+  return v.get<uint64_t>();
+}
+
 double get_number(const json& j, const char* key, const std::string& where) {
   const json& v = field(j, key, where);
   if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
@@ -198,6 +215,11 @@ void from_json(const json& j, TuningRecord& r) {
     throw Error("schema " + schema.dump() + ", this tern reads schema " + std::to_string(kTuningSchema));
   out.tern_version = get_string(j, "tern_version", "record");
   const json& cpu = field(j, "cpu", "record");
+  // CpuInfo's from_json converts with nlohmann's get_to, which wraps a negative number into
+  // an unsigned field and is undefined behaviour for a float out of range ("family": 1e300,
+  // found by fuzz_cache_json): a file is input, so its numbers are checked here first.
+  for (const char* key : {"family", "model", "stepping", "cores"}) (void)get_u32(cpu, key, "cpu");
+  for (const char* key : {"l1d_bytes", "l2_bytes", "l3_bytes"}) (void)get_u64(cpu, key, "cpu");
   from_json(cpu, out.cpu);
   if (cpu.contains("cpu_id") && cpu["cpu_id"] != out.cpu.cpu_id())
     throw Error("cpu.cpu_id " + cpu["cpu_id"].dump() + " disagrees with the fingerprint (" +
@@ -220,7 +242,7 @@ void from_json(const json& j, TuningRecord& r) {
   if (!(out.metrics.median_ns > 0)) throw Error("metrics.median_ns must be positive");
   out.metrics.gops = get_number(m, "gops", "metrics");
   out.metrics.gbs = get_number(m, "gbs", "metrics");
-  out.metrics.runs = static_cast<int>(get_u32(m, "runs", "metrics"));
+  out.metrics.runs = get_int(m, "runs", "metrics");
   out.metrics.threads = get_u32(m, "threads", "metrics");
   if (out.metrics.threads != out.problem.threads)
     throw Error("metrics.threads " + std::to_string(out.metrics.threads) +
@@ -252,9 +274,9 @@ void from_json(const json& j, TuningRecord& r) {
     try {
       TuningSearch s;
       s.strategy = get_string(*it, "strategy", "search");
-      s.candidates = static_cast<int>(get_u32(*it, "candidates", "search"));
-      s.rejected = static_cast<int>(get_u32(*it, "rejected", "search"));
-      s.space = static_cast<int>(get_u32(*it, "space", "search"));
+      s.candidates = get_int(*it, "candidates", "search");
+      s.rejected = get_int(*it, "rejected", "search");
+      s.space = get_int(*it, "space", "search");
       s.default_median_ns = get_number(*it, "default_median_ns", "search");
       s.worst_median_ns = get_number(*it, "worst_median_ns", "search");
       s.seconds = get_number(*it, "seconds", "search");
