@@ -22,12 +22,13 @@
 #   --idle-timeout S     before each run, wait up to S seconds (default 300) until the machine is
 #                        idle: other processes use less than --idle-frac (default 0.5) of the
 #                        cores and leave free the cores -t needs (less than cores - threads + 0.5).
-#                        Pairs with a run that started busy, or ran beside that much other work,
-#                        are marked busy and left out of the summary when some pair was quiet.
+#                        Pairs with a run that started busy, or ran for 2 s beside that much other
+#                        work, are marked busy and left out of the summary when some pair was quiet.
 #   --plot               also draw <name>-tps.png and <name>-roofline.png next to the report with
 #                        gnuplot (installed by scripts/setup.sh gnuplot-nox when missing)
 #   --dry-run STUB       test mode: STUB stands in for llama-bench (tests/fixtures/fake-llama-bench.sh);
 #                        no idle waiting, the report says DRY RUN and goes to a temporary folder
+#   --report-from DIR    run nothing: write the report again from a --keep DIR (with --out, --plot)
 #
 # Examples:
 #   scripts/compare.sh --llama-bench ~/llama.cpp/build/bin/llama-bench
@@ -44,264 +45,13 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "compare: $*" >&2; exit 1; }
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
-LLAMA_BENCH="" BITNET_BENCH="" DRY_STUB="" TERN="" OUT="" KEEP="" PLOT=0
-REPS=3 THREADS=1,2 PROMPT=128 GEN=32 IDLE_TIMEOUT="" IDLE_FRAC=0.5
-MODELS=()
-ARGV="$*"
-while [ $# -gt 0 ]; do
-  case "$1" in -h|--help|--plot) ;; -*) [ $# -ge 2 ] || die "$1 needs a value (see --help)" ;; esac
-  case "$1" in
-    -h|--help) usage; exit 0 ;;
-    --llama-bench) LLAMA_BENCH=$2; shift 2 ;;
-    --bitnet-bench) BITNET_BENCH=$2; shift 2 ;;
-    -m|--model) MODELS+=("$2"); shift 2 ;;
-    --reps) REPS=$2; shift 2 ;;
-    -t|--threads) THREADS=$2; shift 2 ;;
-    -p|--n-prompt) PROMPT=$2; shift 2 ;;
-    -n|--n-gen) GEN=$2; shift 2 ;;
-    --tern) TERN=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    --keep) KEEP=$2; shift 2 ;;
-    --idle-timeout) IDLE_TIMEOUT=$2; shift 2 ;;
-    --idle-frac) IDLE_FRAC=$2; shift 2 ;;
-    --plot) PLOT=1; shift ;;
-    --dry-run) DRY_STUB=$2; shift 2 ;;
-    *) die "unknown argument '$1' (see --help)" ;;
-  esac
-done
-
-[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps $REPS: expected a number >= 1"
-[[ "$THREADS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "-t $THREADS: expected a list like 1,2"
-[[ "$PROMPT" =~ ^[0-9]+$ && "$GEN" =~ ^[0-9]+$ ]] || die "-p/-n: expected numbers"
-[[ "$IDLE_FRAC" =~ ^[0-9]*\.?[0-9]+$ ]] || die "--idle-frac $IDLE_FRAC: expected a number like 0.5"
-if [ -n "$DRY_STUB" ]; then
-  [ -z "$LLAMA_BENCH" ] || die "--dry-run replaces --llama-bench: give one of them"
-  LLAMA_BENCH=$DRY_STUB
-  IDLE_TIMEOUT=${IDLE_TIMEOUT:-0}
-fi
-IDLE_TIMEOUT=${IDLE_TIMEOUT:-300}
-[[ "$IDLE_TIMEOUT" =~ ^[0-9]+$ ]] || die "--idle-timeout $IDLE_TIMEOUT: expected seconds"
-[ -n "$LLAMA_BENCH$BITNET_BENCH" ] ||
-  die "nothing to compare with: give --llama-bench PATH and/or --bitnet-bench PATH (see README, Performance)"
-for b in "$LLAMA_BENCH" "$BITNET_BENCH"; do
-  [ -z "$b" ] || [ -x "$b" ] || die "$b: not an executable file (this script never builds a peer)"
-done
-[ -z "$LLAMA_BENCH" ] || LLAMA_BENCH=$(abspath "$LLAMA_BENCH")
-[ -z "$BITNET_BENCH" ] || BITNET_BENCH=$(abspath "$BITNET_BENCH")
-TERN=$(abspath "${TERN:-$ROOT/build/cli/tern}")
-[ -x "$TERN" ] || die "$TERN: no tern binary; build it first (./scripts/build.sh) or pass --tern PATH"
-command -v python3 >/dev/null || die "python3 is needed to read the JSON outputs (apt-get install python3)"
-if [ "$(python3 -c 'import sys; print(sys.version_info >= (3, 7))')" != True ]; then
-  die "python3 3.7 or newer is needed"
-fi
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tern-compare.XXXXXX")
-cleanup() { [ -n "$KEEP" ] || rm -rf "$WORK"; }
-trap cleanup EXIT
-if [ -n "$KEEP" ]; then
-  mkdir -p "$KEEP"
-  KEEP=$(cd "$KEEP" && pwd)
-  rm -rf "$WORK"
-  WORK=$KEEP
-  rm -f "$WORK/runs.tsv" "$WORK/models.tsv"
-fi
-mkdir -p "$WORK/runs"
-
-if [ -z "$OUT" ]; then
-  if [ -n "$DRY_STUB" ]; then OUT=$WORK/report; else OUT=$ROOT/results/compare; fi
-fi
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-
-# ---- this machine ----
-"$TERN" info --json > "$WORK/info.json"
-CPU_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cpu"]["cpu_id"])' "$WORK/info.json")
-CORES=$(nproc)
-DATE=$(date -u +%F)
-NAME=$CPU_ID-$DATE
-MAX_THREADS=$(tr , '\n' <<< "$THREADS" | sort -n | tail -n 1)
-# Idle: others use less than --idle-frac of the cores, and leave the cores the largest thread count
-# needs (on 2 cores with -t 2, a compile on one core halves the 2-thread numbers): at most
-# cores - threads + 0.5, never below 0.25.
-IDLE_MAX=$(awk -v c="$CORES" -v f="$IDLE_FRAC" -v t="$MAX_THREADS" \
-  'BEGIN { m = c * f; if (c - t + 0.5 < m) m = c - t + 0.5; if (m < 0.25) m = 0.25; printf "%.2f", m }')
-
-# ---- models ----
-if [ ${#MODELS[@]} -eq 0 ]; then
-  if [ -n "$DRY_STUB" ]; then
-    MODELS=("$WORK/tiny-tq2_0.gguf")
-    "$TERN" synth --preset tiny -o "${MODELS[0]}" > /dev/null 2> "$WORK/synth.err" ||
-      { cat "$WORK/synth.err" >&2; die "tern synth failed"; }
-  else
-    mkdir -p "$ROOT/models"
-    MODELS=("$ROOT/models/2b4t-tq2_0.gguf")
-    [ -z "$BITNET_BENCH" ] || MODELS+=("$ROOT/models/2b4t-i2_s.gguf")
-    for m in "${MODELS[@]}"; do
-      [ ! -f "$m" ] || continue
-      case "$m" in
-        *i2_s*) synth=(--type i2_s --arch bitnet) ;;
-        *) synth=(--type tq2_0) ;;
-      esac
-      echo "compare: making $m: tern synth --preset 2b4t ${synth[*]} --embd-type q6_k" >&2
-      "$TERN" synth --preset 2b4t "${synth[@]}" --embd-type q6_k -o "$m.tmp.gguf" > /dev/null 2> "$WORK/synth.err" ||
-        { cat "$WORK/synth.err" >&2; die "tern synth failed"; }
-      mv "$m.tmp.gguf" "$m"
-    done
-  fi
-fi
-i=0
-for m in "${MODELS[@]}"; do
-  [ -f "$m" ] || die "$m: no such model file"
-  m=$(abspath "$m")
-  MODELS[$i]=$m
-  "$TERN" inspect --json "$m" > "$WORK/inspect.json"
-  weights=$(python3 - "$WORK/inspect.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-types = [t["type"] for t in d["tensors"] if t["name"].endswith(".attn_q.weight")]
-print(types[0] if types else "?")
-PY
-  )
-  printf '%s\t%s\t%s\t%s\n' "$i" "$m" "$weights" "$(stat -c %s "$m")" >> "$WORK/models.tsv"
-  i=$((i + 1))
-done
-
-# ---- idleness ----
-CLK_TCK=$(getconf CLK_TCK)
-cpu_sample() {  # sets CPU_BUSY and CPU_TOTAL (jiffies since boot, all CPUs); steal counts as busy
-  local _cpu u n s idle io irq sirq st _rest
-  read -r _cpu u n s idle io irq sirq st _rest < /proc/stat
-  CPU_BUSY=$((u + n + s + irq + sirq + st))
-  CPU_TOTAL=$((CPU_BUSY + idle + io))
-}
-busy_cores() {  # cores in use over the next 2 s
-  local b0 t0
-  cpu_sample; b0=$CPU_BUSY t0=$CPU_TOTAL
-  sleep 2
-  cpu_sample
-  awk -v db=$((CPU_BUSY - b0)) -v dt=$((CPU_TOTAL - t0)) -v c="$CORES" \
-    'BEGIN { printf "%.2f", (dt > 0 ? c * db / dt : 0) }'
-}
-BUSY_START="-" WAITED=0 BUSY_FLAG=0
-wait_idle() {
-  BUSY_START="-" WAITED=0 BUSY_FLAG=0
-  [ -z "$DRY_STUB" ] || return 0
-  local start=$SECONDS said=0
-  while :; do
-    BUSY_START=$(busy_cores)
-    awk -v b="$BUSY_START" -v m="$IDLE_MAX" 'BEGIN { exit !(b != "" && b + 0 < m + 0) }' && break
-    WAITED=$((SECONDS - start))
-    if [ "$WAITED" -ge "$IDLE_TIMEOUT" ]; then
-      BUSY_FLAG=1
-      echo "compare: warning: machine busy ($BUSY_START of $CORES cores in use after ${WAITED}s); running anyway, the report says so" >&2
-      return 0
-    fi
-    [ $said = 1 ] || echo "compare: waiting for an idle machine ($BUSY_START of $CORES cores in use; want < $IDLE_MAX)" >&2
-    said=1
-    sleep 3
-  done
-  WAITED=$((SECONDS - start))
-}
-children_cpu() {  # sets CHILD_CPU: "user system" of this shell's finished children, as `times` says
-  # Never call it in $(...): a subshell's `times` knows nothing of its parent's children.
-  times > "$WORK/times"
-  local _a _b cu cs
-  { read -r _a _b; read -r cu cs; } < "$WORK/times"
-  CHILD_CPU="$cu $cs"
-}
-
-# ---- the runs ----
-ENGINES=()  # parallel to MODELS: "tern llama.cpp" etc.
-for ((i = 0; i < ${#MODELS[@]}; i++)); do
-  w=$(awk -F'\t' -v i="$i" '$1 == i { print $3 }' "$WORK/models.tsv")
-  e="tern"
-  if [ "$w" = I2_S ]; then
-    [ -z "$BITNET_BENCH" ] || e="$e bitnet.cpp"
-  else
-    [ -z "$LLAMA_BENCH" ] || e="$e llama.cpp"
-  fi
-  [ "$e" != tern ] || echo "compare: warning: no peer runs ${MODELS[$i]##*/} ($w weights); tern runs it alone" >&2
-  ENGINES+=("$e")
-done
-
-SEQ=0
-run_one() {  # model_index engine rep
-  local mi=$1 engine=$2 rep=$3 model=${MODELS[$1]} bin
-  case $engine in
-    tern) bin=$TERN ;;
-    llama.cpp) bin=$LLAMA_BENCH ;;
-    bitnet.cpp) bin=$BITNET_BENCH ;;
-  esac
-  local cmd=("$bin")
-  [ "$engine" != tern ] || cmd+=(bench)
-  cmd+=(-m "$model" -p "$PROMPT" -n "$GEN" -t "$THREADS" -r 1 -o json)
-  SEQ=$((SEQ + 1))
-  local base
-  base=$WORK/runs/$(printf '%03d' $SEQ)-$engine-m$mi-r$rep
-  wait_idle
-  echo "compare: [$SEQ/$TOTAL_RUNS] $engine ${model##*/} pair $rep/$REPS$([ "$BUSY_START" = - ] || echo " (others use $BUSY_START cores)")" >&2
-  local c0 b0 w0 rc=0
-  children_cpu; c0=$CHILD_CPU; cpu_sample; b0=$CPU_BUSY; w0=$EPOCHREALTIME
-  "${cmd[@]}" > "$base.json" 2> "$base.err" || rc=$?
-  local w1=$EPOCHREALTIME
-  cpu_sample
-  children_cpu
-  # Cores the rest of the machine used during the run: all busy CPU time minus this run's own.
-  local others wall
-  wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')
-  others=$(awk -v db=$((CPU_BUSY - b0)) -v hz="$CLK_TCK" -v c0="$c0" -v c1="$CHILD_CPU" -v w="$wall" '
-    function sec(x, p) { split(x, p, "m"); sub("s", "", p[2]); return p[1] * 60 + p[2] }
-    function cpu(x, p) { split(x, p, " "); return sec(p[1]) + sec(p[2]) }
-    BEGIN { o = (db / hz - (cpu(c1) - cpu(c0))) / w; printf "%.2f", (o < 0 ? 0 : o) }')
-  if [ -n "$DRY_STUB" ]; then others="-"; fi
-  local loadavg
-  read -r loadavg _ < /proc/loadavg
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$SEQ" "$mi" "$engine" "$rep" "$rc" \
-    "$base.json" "$base.err" "$wall" "$WAITED" "$BUSY_START" "$others" "$BUSY_FLAG" "$loadavg" \
-    "${cmd[*]}" >> "$WORK/runs.tsv"
-  if [ $rc -ne 0 ]; then
-    echo "compare: $engine failed on ${model##*/} (exit $rc):" >&2
-    tail -n 5 "$base.err" | sed 's/^/  /' >&2
-    FAILED+=("$mi/$engine")
-  fi
-}
-
-TOTAL_RUNS=0
-for ((i = 0; i < ${#MODELS[@]}; i++)); do
-  set -- ${ENGINES[$i]}
-  TOTAL_RUNS=$((TOTAL_RUNS + $# * REPS))
-done
-FAILED=()
-failed() { local f; for f in "${FAILED[@]+"${FAILED[@]}"}"; do [ "$f" != "$1" ] || return 0; done; return 1; }
-for ((i = 0; i < ${#MODELS[@]}; i++)); do
-  for ((r = 1; r <= REPS; r++)); do
-    for e in ${ENGINES[$i]}; do
-      if failed "$i/$e"; then TOTAL_RUNS=$((TOTAL_RUNS - 1)); continue; fi  # it said why once
-      run_one "$i" "$e" "$r"
-    done
-  done
-done
-
-# ---- versions ----
-: > "$WORK/versions.tsv"
-version_of() {  # engine binary
-  local v
-  if [ "$1" = tern ]; then
-    v="$("$2" --version 2>&1 | head -n 1) (git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
-  else
-    v=$("$2" --version 2>&1 | head -n 2 | paste -sd ';' - | sed 's/;/; /g') || v="(no --version)"
-  fi
-  printf '%s\t%s\t%s\n' "$1" "$v" "$2" >> "$WORK/versions.tsv"
-}
-version_of tern "$TERN"
-[ -z "$LLAMA_BENCH" ] || version_of llama.cpp "$LLAMA_BENCH"
-[ -z "$BITNET_BENCH" ] || version_of bitnet.cpp "$BITNET_BENCH"
-
-# ---- the report ----
-export CMP_WORK=$WORK CMP_OUT=$OUT CMP_NAME=$NAME CMP_DATE=$DATE CMP_ROOT=$ROOT CMP_CORES=$CORES
-export CMP_DRY=$DRY_STUB CMP_REPS=$REPS CMP_THREADS=$THREADS CMP_PROMPT=$PROMPT CMP_GEN=$GEN
-export CMP_IDLE_MAX=$IDLE_MAX CMP_IDLE_TIMEOUT=$IDLE_TIMEOUT CMP_ARGV=$ARGV CMP_PLOT=$PLOT
-python3 - <<'PY'
+# ---- the report: results/compare/<name>.md from the runs in $WORK (and the PNGs with --plot) ----
+write_report() {
+  export CMP_WORK=$WORK CMP_OUT=$OUT CMP_NAME=$NAME CMP_DATE=$DATE CMP_ROOT=$ROOT CMP_CORES=$CORES
+  export CMP_DRY=$DRY_STUB CMP_REPS=$REPS CMP_THREADS=$THREADS CMP_PROMPT=$PROMPT CMP_GEN=$GEN
+  export CMP_IDLE_MAX=$IDLE_MAX CMP_IDLE_TIMEOUT=$IDLE_TIMEOUT CMP_ARGV=$ARGV CMP_PLOT=$PLOT
+  export CMP_TERN_ENV=${TERN_ENV:-}
+  python3 - <<'PY'
 import json, os, statistics, sys
 
 E = os.environ
@@ -331,7 +81,7 @@ for line in open(os.path.join(work, "runs.tsv")):
     f = line.rstrip("\n").split("\t")
     runs.append(dict(seq=int(f[0]), model=int(f[1]), engine=f[2], rep=int(f[3]), rc=int(f[4]), json=f[5],
                      err=f[6], wall=float(f[7]), waited=int(f[8]), busy_start=f[9], others=f[10],
-                     busy=f[11] == "1", loadavg=f[12], cmd=f[13]))
+                     busy=f[11] == "1", loadavg=f[12], cmd=f[13], peak=f[14] if len(f) > 14 else f[10]))
 
 # results[(model, engine, rep)][(test, threads)] = the JSON record (one sample: -r 1)
 results = {}
@@ -396,9 +146,10 @@ def pct(x):
 
 
 def others_of(m, engine, rep):
+    """Cores others used during the run: 'mean, peak' (peak: the most in any 2 s)."""
     for r in runs:
         if (r["model"], r["engine"], r["rep"]) == (m, engine, rep):
-            return r["others"]
+            return r["others"] if r["others"] in ("-", "") else "%s, %s" % (r["others"], r["peak"])
     return "-"
 
 
@@ -414,8 +165,8 @@ def run_of(m, engine, k):
 
 
 def disturbed(r):
-    """Started on a busy machine, or others used idle_max cores or more while it ran."""
-    return r is not None and (r["busy"] or (r["others"] not in ("-", "") and float(r["others"]) >= idle_max))
+    """Started on a busy machine, or others used idle_max cores or more during 2 s of it."""
+    return r is not None and (r["busy"] or (r["peak"] not in ("-", "") and float(r["peak"]) >= idle_max))
 
 
 # A pair is busy when either of its runs is disturbed. The summary uses the quiet pairs when there are
@@ -470,9 +221,10 @@ L = []
 L.append("# tern vs %s: %s (`%s`), %s" % (peer_names, cpu.get("brand", "?"), cpu["cpu_id"], E["CMP_DATE"]))
 L.append("")
 if dry:
-    L.append("> **DRY RUN — not a measurement.** llama.cpp's numbers below come from `%s`, a test stub that "
+    stubbed = [e for e, _v, b in versions if b == dry] or ["the peers"]
+    L.append("> **DRY RUN — not a measurement.** The numbers of %s below come from `%s`, a test stub that "
              "prints made-up numbers in llama-bench's JSON format. tern's numbers are real but meaningless "
-             "beside them." % rel(dry))
+             "beside them." % (" and ".join(stubbed), rel(dry)))
     L.append("")
 L.append("Written by `scripts/compare.sh %s`. Every engine ran the same GGUF files with `-p %s -n %s -t %s`, "
          "one repetition per process (`-r 1`, after the engine's own warm-up), interleaved "
@@ -498,10 +250,10 @@ if tern_notes:
 L.append("")
 
 busy_runs = [r for r in runs if r["busy"]]
-noisy = [r for r in runs if r["others"] not in ("-", "") and float(r["others"]) >= idle_max]
+noisy = [r for r in runs if r["peak"] not in ("-", "") and float(r["peak"]) >= idle_max]
 if busy_runs or noisy:
     L.append("**Warning: the machine was busy.** %d of %d runs started with other processes using at least "
-             "%s cores after waiting %s s; during %d runs other processes used at least %s cores on average "
+             "%s cores after waiting %s s; during %d runs other processes used at least %s cores for 2 s or more "
              "(pairs marked **busy** below). Treat those pairs with suspicion."
              % (len(busy_runs), len(runs), E["CMP_IDLE_MAX"], E["CMP_IDLE_TIMEOUT"], len(noisy),
                 E["CMP_IDLE_MAX"]))
@@ -509,8 +261,8 @@ if busy_runs or noisy:
 
 L.append("## Summary")
 L.append("")
-L.append("*pairs*: the pairs the row uses: the quiet ones (no run started busy or ran beside other work of "
-         "%s cores or more) when there are any, else all of them. "
+L.append("*pairs*: the pairs the row uses: the quiet ones (neither run started busy or ran for 2 s beside "
+         "other work of %s cores or more) when there are any, else all of them. "
          "t/s: median over those pairs' runs (min–max). tern/peer: the ratio within each pair, min / median / max; "
          "above 1 tern is faster. Bytes/token and the read bandwidth come from tern bench (the same file for "
          "both engines): the least memory a token must read, and the DRAM read bandwidth tern measured with "
@@ -540,8 +292,8 @@ if pairs:
     L.append("## Every pair")
     L.append("")
     L.append("Pair k is tern's k-th run and the peer's k-th run, made one after the other. *others*: cores "
-             "that other processes used during the tern run / the peer run; **busy**: left out of the summary "
-             "when some pair was quiet.")
+             "that other processes used during the tern run / the peer run, on average and at most over 2 s "
+             "(sampled from /proc twice a second); **busy**: left out of the summary when some pair was quiet.")
     L.append("")
     L.append("| model | test | threads | pair | tern t/s | peer | peer t/s | tern/peer | others |")
     L.append("|---|---|---:|---:|---:|---|---:|---:|---|")
@@ -584,6 +336,9 @@ L.append("## Commands")
 L.append("")
 L.append("Each ran once per pair, in this order, with its own warm-up; outputs were read as JSON.")
 L.append("")
+if E.get("CMP_TERN_ENV"):
+    L.append("Environment: `%s`." % E["CMP_TERN_ENV"].replace(root + "/", ""))
+    L.append("")
 L.append("```sh")
 seen = []
 for r in runs:
@@ -633,43 +388,356 @@ with open(os.path.join(work, "engines.txt"), "w") as f:
     f.write(" ".join(eng_cols) + "\n")
 PY
 
-if [ "$PLOT" = 1 ]; then
-  command -v gnuplot >/dev/null || "$ROOT/scripts/setup.sh" gnuplot-nox
-  command -v gnuplot >/dev/null || die "gnuplot is missing and scripts/setup.sh gnuplot-nox did not install it"
-  read -r -a ENG < "$WORK/engines.txt"
-  term="png size 1100,600 font ',11'"
-  gnuplot -e 'set terminal pngcairo' 2>/dev/null && term="pngcairo size 1100,600 font ',11'"
-  title="$CPU_ID, $DATE"
-  [ -z "$DRY_STUB" ] || title="DRY RUN (stub numbers): $title"
-  {
-    echo "set terminal $term"
-    echo "set termoption noenhanced"
-    echo "set datafile missing '-'"
-    echo "set style data histograms; set style fill solid 0.85 border -1; set boxwidth 0.9"
-    echo "set grid ytics; set key top left; set yrange [0:*]; set xtics rotate by -25"
-    echo "set output '$OUT/$NAME-tps.png'"
-    echo "set title \"tokens per second: median of $REPS runs, error bars min to max\\n$title\""
-    echo "set ylabel 'tokens/s'"
-    echo "set style histogram errorbars gap 1 lw 1"
-    plot="plot"
-    for ((k = 0; k < ${#ENG[@]}; k++)); do
-      c=$((2 + 3 * k))
-      [ $k = 0 ] && x=":xtic(1)" || x=""
-      plot="$plot '$WORK/tps.dat' using $c:$((c + 1)):$((c + 2))$x title '${ENG[$k]}',"
-    done
-    echo "${plot%,}"
-    echo "set output '$OUT/$NAME-roofline.png'"
-    echo "set title \"decode: bytes read per second (t/s x bytes/token) vs the read-bandwidth roofline\\n$title\""
-    echo "set ylabel 'GB/s (t/s x bytes/token)'"
-    echo "set style histogram clustered gap 1"
-    plot="plot"
-    for ((k = 0; k < ${#ENG[@]}; k++)); do
-      [ $k = 0 ] && x=":xtic(1)" || x=""
-      plot="$plot '$WORK/roof.dat' using $((2 + k))$x title '${ENG[$k]}',"
-    done
-    echo "$plot '$WORK/roof.dat' using $((2 + ${#ENG[@]})) title 'read bandwidth (roofline)' fs pattern 4"
-  } > "$WORK/plot.gp"
-  gnuplot "$WORK/plot.gp"
-  echo "$OUT/$NAME-tps.png"
-  echo "$OUT/$NAME-roofline.png"
+  if [ "$PLOT" = 1 ]; then
+    command -v gnuplot >/dev/null || "$ROOT/scripts/setup.sh" gnuplot-nox
+    command -v gnuplot >/dev/null || die "gnuplot is missing and scripts/setup.sh gnuplot-nox did not install it"
+    read -r -a ENG < "$WORK/engines.txt"
+    term="png size 1100,600 font ',11'"
+    gnuplot -e 'set terminal pngcairo' 2>/dev/null && term="pngcairo size 1100,600 font ',11'"
+    title="$CPU_ID, $DATE"
+    [ -z "$DRY_STUB" ] || title="DRY RUN (stub numbers): $title"
+    {
+      echo "set terminal $term"
+      echo "set termoption noenhanced"
+      echo "set datafile missing '-'"
+      echo "set style data histograms; set style fill solid 0.85 border -1; set boxwidth 0.9"
+      echo "set grid ytics; set key top left; set yrange [0:*]; set xtics rotate by -25"
+      echo "set output '$OUT/$NAME-tps.png'"
+      echo "set title \"tokens per second: median of $REPS runs, error bars min to max\\n$title\""
+      echo "set ylabel 'tokens/s'"
+      echo "set style histogram errorbars gap 1 lw 1"
+      plot="plot"
+      for ((k = 0; k < ${#ENG[@]}; k++)); do
+        c=$((2 + 3 * k))
+        [ $k = 0 ] && x=":xtic(1)" || x=""
+        plot="$plot '$WORK/tps.dat' using $c:$((c + 1)):$((c + 2))$x title '${ENG[$k]}',"
+      done
+      echo "${plot%,}"
+      echo "set output '$OUT/$NAME-roofline.png'"
+      echo "set title \"decode: bytes read per second (t/s x bytes/token) vs the read-bandwidth roofline\\n$title\""
+      echo "set ylabel 'GB/s (t/s x bytes/token)'"
+      echo "set style histogram clustered gap 1"
+      plot="plot"
+      for ((k = 0; k < ${#ENG[@]}; k++)); do
+        [ $k = 0 ] && x=":xtic(1)" || x=""
+        plot="$plot '$WORK/roof.dat' using $((2 + k))$x title '${ENG[$k]}',"
+      done
+      echo "$plot '$WORK/roof.dat' using $((2 + ${#ENG[@]})) title 'read bandwidth (roofline)' fs pattern 4"
+    } > "$WORK/plot.gp"
+    gnuplot "$WORK/plot.gp"
+    echo "$OUT/$NAME-tps.png"
+    echo "$OUT/$NAME-roofline.png"
+  fi
+}
+
+LLAMA_BENCH="" BITNET_BENCH="" DRY_STUB="" TERN="" OUT="" KEEP="" PLOT=0 REPORT_FROM=""
+REPS=3 THREADS=1,2 PROMPT=128 GEN=32 IDLE_TIMEOUT="" IDLE_FRAC=0.5
+MODELS=()
+ARGV="$*"
+while [ $# -gt 0 ]; do
+  case "$1" in -h|--help|--plot) ;; -*) [ $# -ge 2 ] || die "$1 needs a value (see --help)" ;; esac
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --llama-bench) LLAMA_BENCH=$2; shift 2 ;;
+    --bitnet-bench) BITNET_BENCH=$2; shift 2 ;;
+    -m|--model) MODELS+=("$2"); shift 2 ;;
+    --reps) REPS=$2; shift 2 ;;
+    -t|--threads) THREADS=$2; shift 2 ;;
+    -p|--n-prompt) PROMPT=$2; shift 2 ;;
+    -n|--n-gen) GEN=$2; shift 2 ;;
+    --tern) TERN=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --keep) KEEP=$2; shift 2 ;;
+    --idle-timeout) IDLE_TIMEOUT=$2; shift 2 ;;
+    --idle-frac) IDLE_FRAC=$2; shift 2 ;;
+    --plot) PLOT=1; shift ;;
+    --dry-run) DRY_STUB=$2; shift 2 ;;
+    --report-from) REPORT_FROM=$2; shift 2 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+
+[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps $REPS: expected a number >= 1"
+[[ "$THREADS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "-t $THREADS: expected a list like 1,2"
+[[ "$PROMPT" =~ ^[0-9]+$ && "$GEN" =~ ^[0-9]+$ ]] || die "-p/-n: expected numbers"
+[[ "$IDLE_FRAC" =~ ^[0-9]*\.?[0-9]+$ ]] || die "--idle-frac $IDLE_FRAC: expected a number like 0.5"
+command -v python3 >/dev/null || die "python3 is needed to read the JSON outputs (apt-get install python3)"
+if [ "$(python3 -c 'import sys; print(sys.version_info >= (3, 7))')" != True ]; then
+  die "python3 3.7 or newer is needed"
 fi
+set_out() {
+  if [ -z "$OUT" ]; then
+    if [ -n "$DRY_STUB" ]; then OUT=$WORK/report; else OUT=$ROOT/results/compare; fi
+  fi
+  mkdir -p "$OUT"
+  OUT=$(cd "$OUT" && pwd)
+}
+if [ -n "$REPORT_FROM" ]; then
+  [ -f "$REPORT_FROM/settings.env" ] || die "$REPORT_FROM: no settings.env here (not a --keep folder of compare.sh)"
+  WORK=$(cd "$REPORT_FROM" && pwd)
+  plot=$PLOT out=$OUT
+  # shellcheck disable=SC1091
+  source "$WORK/settings.env"
+  PLOT=$plot OUT=$out
+  set_out
+  write_report
+  exit 0
+fi
+if [ -n "$DRY_STUB" ]; then
+  [ -z "$LLAMA_BENCH" ] || die "--dry-run replaces --llama-bench: give one of them"
+  DRY_STUB=$(abspath "$DRY_STUB")
+  LLAMA_BENCH=$DRY_STUB
+  IDLE_TIMEOUT=${IDLE_TIMEOUT:-0}
+fi
+IDLE_TIMEOUT=${IDLE_TIMEOUT:-300}
+[[ "$IDLE_TIMEOUT" =~ ^[0-9]+$ ]] || die "--idle-timeout $IDLE_TIMEOUT: expected seconds"
+[ -n "$LLAMA_BENCH$BITNET_BENCH" ] ||
+  die "nothing to compare with: give --llama-bench PATH and/or --bitnet-bench PATH (see README, Performance)"
+for b in "$LLAMA_BENCH" "$BITNET_BENCH"; do
+  [ -z "$b" ] || [ -x "$b" ] || die "$b: not an executable file (this script never builds a peer)"
+done
+[ -z "$LLAMA_BENCH" ] || LLAMA_BENCH=$(abspath "$LLAMA_BENCH")
+[ -z "$BITNET_BENCH" ] || BITNET_BENCH=$(abspath "$BITNET_BENCH")
+TERN=$(abspath "${TERN:-$ROOT/build/cli/tern}")
+[ -x "$TERN" ] || die "$TERN: no tern binary; build it first (./scripts/build.sh) or pass --tern PATH"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tern-compare.XXXXXX")
+cleanup() { [ -n "$KEEP" ] || rm -rf "$WORK"; }
+trap cleanup EXIT
+if [ -n "$KEEP" ]; then
+  mkdir -p "$KEEP"
+  KEEP=$(cd "$KEEP" && pwd)
+  rm -rf "$WORK"
+  WORK=$KEEP
+  rm -f "$WORK/runs.tsv" "$WORK/models.tsv"
+fi
+mkdir -p "$WORK/runs"
+
+set_out
+
+# ---- this machine ----
+"$TERN" info --json > "$WORK/info.json"
+CPU_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cpu"]["cpu_id"])' "$WORK/info.json")
+CORES=$(nproc)
+DATE=$(date -u +%F)
+NAME=$CPU_ID-$DATE
+MAX_THREADS=$(tr , '\n' <<< "$THREADS" | sort -n | tail -n 1)
+# Idle: others use less than --idle-frac of the cores, and leave the cores the largest thread count
+# needs (on 2 cores with -t 2, a compile on one core halves the 2-thread numbers): at most
+# cores - threads + 0.5, never below 0.25.
+IDLE_MAX=$(awk -v c="$CORES" -v f="$IDLE_FRAC" -v t="$MAX_THREADS" \
+  'BEGIN { m = c * f; if (c - t + 0.5 < m) m = c - t + 0.5; if (m < 0.25) m = 0.25; printf "%.2f", m }')
+
+# ---- models ----
+if [ ${#MODELS[@]} -eq 0 ]; then
+  if [ -n "$DRY_STUB" ]; then
+    MODELS=("$WORK/tiny-tq2_0.gguf")
+    "$TERN" synth --preset tiny -o "${MODELS[0]}" > /dev/null 2> "$WORK/synth.err" ||
+      { cat "$WORK/synth.err" >&2; die "tern synth failed"; }
+  else
+    mkdir -p "$ROOT/models"
+    MODELS=("$ROOT/models/2b4t-tq2_0.gguf")
+    [ -z "$BITNET_BENCH" ] || MODELS+=("$ROOT/models/2b4t-i2_s.gguf")
+    for m in "${MODELS[@]}"; do
+      [ ! -f "$m" ] || continue
+      case "$m" in
+        *i2_s*) synth=(--type i2_s --arch bitnet) ;;
+        *) synth=(--type tq2_0) ;;
+      esac
+      echo "compare: making $m: tern synth --preset 2b4t ${synth[*]} --embd-type q6_k" >&2
+      "$TERN" synth --preset 2b4t "${synth[@]}" --embd-type q6_k -o "$m.tmp.gguf" > /dev/null 2> "$WORK/synth.err" ||
+        { cat "$WORK/synth.err" >&2; die "tern synth failed"; }
+      mv "$m.tmp.gguf" "$m"
+    done
+  fi
+fi
+i=0
+for m in "${MODELS[@]}"; do
+  [ -f "$m" ] || die "$m: no such model file"
+  m=$(abspath "$m")
+  MODELS[$i]=$m
+  "$TERN" inspect --json "$m" > "$WORK/inspect.json"
+  weights=$(python3 - "$WORK/inspect.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+types = [t["type"] for t in d["tensors"] if t["name"].endswith(".attn_q.weight")]
+print(types[0] if types else "?")
+PY
+  )
+  printf '%s\t%s\t%s\t%s\n' "$i" "$m" "$weights" "$(stat -c %s "$m")" >> "$WORK/models.tsv"
+  i=$((i + 1))
+done
+
+TERN_ENV=$(env | grep '^TERN_' | sort | paste -sd ' ' -) || true  # e.g. TERN_CACHE_DIR: which tuning tern reads
+declare -p REPS THREADS PROMPT GEN IDLE_MAX IDLE_TIMEOUT ARGV DATE NAME CPU_ID CORES DRY_STUB \
+  LLAMA_BENCH BITNET_BENCH TERN TERN_ENV > "$WORK/settings.env"
+
+# ---- idleness ----
+CLK_TCK=$(getconf CLK_TCK)
+cpu_sample() {  # sets CPU_BUSY and CPU_TOTAL (jiffies since boot, all CPUs); steal counts as busy
+  local _cpu u n s idle io irq sirq st _rest
+  read -r _cpu u n s idle io irq sirq st _rest < /proc/stat
+  CPU_BUSY=$((u + n + s + irq + sirq + st))
+  CPU_TOTAL=$((CPU_BUSY + idle + io))
+}
+busy_cores() {  # cores in use over the next 2 s
+  local b0 t0
+  cpu_sample; b0=$CPU_BUSY t0=$CPU_TOTAL
+  sleep 2
+  cpu_sample
+  awk -v db=$((CPU_BUSY - b0)) -v dt=$((CPU_TOTAL - t0)) -v c="$CORES" \
+    'BEGIN { printf "%.2f", (dt > 0 ? c * db / dt : 0) }'
+}
+BUSY_START="-" WAITED=0 BUSY_FLAG=0
+wait_idle() {
+  BUSY_START="-" WAITED=0 BUSY_FLAG=0
+  [ -z "$DRY_STUB" ] || return 0
+  local start=$SECONDS said=0
+  while :; do
+    BUSY_START=$(busy_cores)
+    awk -v b="$BUSY_START" -v m="$IDLE_MAX" 'BEGIN { exit !(b != "" && b + 0 < m + 0) }' && break
+    WAITED=$((SECONDS - start))
+    if [ "$WAITED" -ge "$IDLE_TIMEOUT" ]; then
+      BUSY_FLAG=1
+      echo "compare: warning: machine busy ($BUSY_START of $CORES cores in use after ${WAITED}s); running anyway, the report says so" >&2
+      return 0
+    fi
+    [ $said = 1 ] || echo "compare: waiting for an idle machine ($BUSY_START of $CORES cores in use; want < $IDLE_MAX)" >&2
+    said=1
+    sleep 3
+  done
+  WAITED=$((SECONDS - start))
+}
+proc_ticks() {  # pid -> PROC_TICKS (user + system clock ticks of all its threads so far)
+  local line
+  read -r line 2> /dev/null < "/proc/$1/stat" || return 1
+  local f
+  read -r -a f <<< "${line##*) }"  # the fields after "(comm)": utime is field 14, stime 15
+  PROC_TICKS=$((f[11] + f[12]))
+}
+children_ms() {  # CHILD_MS: CPU ms of this shell's reaped children. No $(...) here: a subshell is a
+  local _a _b cu cs   # child too, and its own `times` knows nothing of its parent's children.
+  times > "$WORK/times"
+  { read -r _a _b; read -r cu cs; } < "$WORK/times"
+  CHILD_MS=0
+  local x m sec
+  for x in "$cu" "$cs"; do  # "1m2.345s"
+    m=${x%%m*} sec=${x#*m}
+    sec=${sec%s}
+    CHILD_MS=$((CHILD_MS + (10#$m * 60 + 10#${sec%%.*}) * 1000 + 10#${sec#*.}))
+  done
+}
+
+# ---- the runs ----
+ENGINES=()  # parallel to MODELS: "tern llama.cpp" etc.
+for ((i = 0; i < ${#MODELS[@]}; i++)); do
+  w=$(awk -F'\t' -v i="$i" '$1 == i { print $3 }' "$WORK/models.tsv")
+  e="tern"
+  if [ "$w" = I2_S ]; then
+    [ -z "$BITNET_BENCH" ] || e="$e bitnet.cpp"
+  else
+    [ -z "$LLAMA_BENCH" ] || e="$e llama.cpp"
+  fi
+  [ "$e" != tern ] || echo "compare: warning: no peer runs ${MODELS[$i]##*/} ($w weights); tern runs it alone" >&2
+  ENGINES+=("$e")
+done
+
+SEQ=0
+run_one() {  # model_index engine rep
+  local mi=$1 engine=$2 rep=$3 model=${MODELS[$1]} bin
+  case $engine in
+    tern) bin=$TERN ;;
+    llama.cpp) bin=$LLAMA_BENCH ;;
+    bitnet.cpp) bin=$BITNET_BENCH ;;
+  esac
+  local cmd=("$bin")
+  [ "$engine" != tern ] || cmd+=(bench)
+  cmd+=(-m "$model" -p "$PROMPT" -n "$GEN" -t "$THREADS" -r 1 -o json)
+  SEQ=$((SEQ + 1))
+  local base
+  base=$WORK/runs/$(printf '%03d' $SEQ)-$engine-m$mi-r$rep
+  wait_idle
+  echo "compare: [$SEQ/$TOTAL_RUNS] $engine ${model##*/} pair $rep/$REPS$([ "$BUSY_START" = - ] || echo " (others use $BUSY_START cores)")" >&2
+  local rc=0 w0=$EPOCHREALTIME others="-" peak="-"
+  if [ -n "$DRY_STUB" ]; then
+    "${cmd[@]}" > "$base.json" 2> "$base.err" || rc=$?
+  else
+    # Twice a second: the time, the machine's busy jiffies and the run's own (all its threads), so
+    # the report can tell what the rest of the machine did while this ran.
+    # bash reaps the run as soon as it ends, so its final CPU time comes from `times` instead.
+    local ms0
+    children_ms; ms0=$CHILD_MS
+    "${cmd[@]}" > "$base.json" 2> "$base.err" &
+    local pid=$!
+    : > "$base.cpu"
+    while proc_ticks "$pid"; do
+      cpu_sample
+      echo "$EPOCHREALTIME $CPU_BUSY $PROC_TICKS" >> "$base.cpu"
+      sleep 0.5
+    done
+    wait "$pid" || rc=$?
+    cpu_sample
+    children_ms
+    echo "$EPOCHREALTIME $CPU_BUSY $(((CHILD_MS - ms0) * CLK_TCK / 1000))" >> "$base.cpu"
+    # Others' cores: on average, and the most in any 2 s (a compile that starts mid-run hits the
+    # 2-thread tests at the end of the run, which the average hides).
+    read -r others peak < <(awk -v hz="$CLK_TCK" '
+      { t[NR] = $1; b[NR] = $2; o[NR] = $3 }
+      function oth(i, j) { return ((b[j] - b[i]) - (o[j] - o[i])) / hz / (t[j] - t[i]) }
+      END {
+        if (NR < 2 || t[NR] <= t[1]) { print "- -"; exit }
+        peak = 0
+        for (i = 1; i < NR; i++) {
+          for (j = i + 1; j < NR && t[j] - t[i] < 2; j++) {}
+          if (t[j] - t[i] >= 2 || i == 1) { x = oth(i, j); if (x > peak) peak = x }
+        }
+        m = oth(1, NR)
+        printf "%.2f %.2f\n", (m < 0 ? 0 : m), peak
+      }' "$base.cpu")
+  fi
+  local w1=$EPOCHREALTIME wall
+  wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')
+  local loadavg
+  read -r loadavg _ < /proc/loadavg
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$SEQ" "$mi" "$engine" "$rep" "$rc" \
+    "$base.json" "$base.err" "$wall" "$WAITED" "$BUSY_START" "$others" "$BUSY_FLAG" "$loadavg" \
+    "${cmd[*]}" "$peak" >> "$WORK/runs.tsv"
+  if [ $rc -ne 0 ]; then
+    echo "compare: $engine failed on ${model##*/} (exit $rc):" >&2
+    tail -n 5 "$base.err" | sed 's/^/  /' >&2
+    FAILED+=("$mi/$engine")
+  fi
+}
+
+TOTAL_RUNS=0
+for ((i = 0; i < ${#MODELS[@]}; i++)); do
+  set -- ${ENGINES[$i]}
+  TOTAL_RUNS=$((TOTAL_RUNS + $# * REPS))
+done
+FAILED=()
+failed() { local f; for f in "${FAILED[@]+"${FAILED[@]}"}"; do [ "$f" != "$1" ] || return 0; done; return 1; }
+for ((i = 0; i < ${#MODELS[@]}; i++)); do
+  for ((r = 1; r <= REPS; r++)); do
+    for e in ${ENGINES[$i]}; do
+      if failed "$i/$e"; then TOTAL_RUNS=$((TOTAL_RUNS - 1)); continue; fi  # it said why once
+      run_one "$i" "$e" "$r"
+    done
+  done
+done
+
+# ---- versions ----
+: > "$WORK/versions.tsv"
+version_of() {  # engine binary
+  local v
+  if [ "$1" = tern ]; then
+    v="$("$2" --version 2>&1 | head -n 1) (git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
+  else
+    v=$("$2" --version 2>&1 | head -n 2 | paste -sd ';' - | sed 's/;/; /g') || v="(no --version)"
+  fi
+  printf '%s\t%s\t%s\n' "$1" "$v" "$2" >> "$WORK/versions.tsv"
+}
+version_of tern "$TERN"
+[ -z "$LLAMA_BENCH" ] || version_of llama.cpp "$LLAMA_BENCH"
+[ -z "$BITNET_BENCH" ] || version_of bitnet.cpp "$BITNET_BENCH"
+
+write_report

@@ -3,8 +3,9 @@
 # (tests/fixtures/fake-llama-bench.sh) on the tiny model. Checks that the JSON of both engines is
 # read, that the stub's numbers reach the tables, that every ratio is tern / peer of its own pair
 # and that min / median / max are right; then that a peer failing to load a file is reported with
-# its error, that the script refuses to run with no peer, and that it writes no report from the
-# stub's numbers outside --dry-run. Usage: compare_dry_run.sh TERN
+# its error, that the script refuses to run with no peer, that it writes no report from the
+# stub's numbers outside --dry-run, and that --report-from rewrites the same report.
+# Usage: compare_dry_run.sh TERN
 set -euo pipefail
 TERN=${1:?usage: compare_dry_run.sh path/to/tern}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -113,6 +114,12 @@ if "tests/fixtures/fake-llama-bench.sh -m" not in md or "bench -m" not in md:
     fail("the commands are not in the report")
 print("ok: %s" % md_path)
 PY
+
+# 1b. --report-from writes the same report again from the kept runs, running nothing.
+"$ROOT/scripts/compare.sh" --report-from "$TMP/work" --out "$TMP/out-again" > /dev/null ||
+  fail "compare.sh --report-from failed"
+[ "$(cat "$TMP/counter")" = 3 ] || fail "--report-from ran the stub"
+diff "$TMP"/out/*.md "$TMP"/out-again/*.md > /dev/null || fail "--report-from wrote a different report"
 
 # 2. A peer that cannot load the file: the run goes on, the report quotes its error.
 FAKE_LLAMA_BENCH_FAIL=1 "$ROOT/scripts/compare.sh" --dry-run "$STUB" --tern "$TERN" -m "$TMP/tiny.gguf" \
