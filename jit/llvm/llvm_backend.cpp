@@ -2,6 +2,11 @@
 
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Target/TargetMachine.h>
 // LLVM 17 moved Host.h from Support/ to TargetParser/.
 #if __has_include(<llvm/TargetParser/Host.h>)
 #include <llvm/TargetParser/Host.h>
@@ -9,10 +14,169 @@
 #include <llvm/Support/Host.h>
 #endif
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+
+#include "codegen/llvm/kernel_ir.h"
+#include "codegen/llvm/target.h"
+#include "runtime/core/cpu_info.h"
+#include "runtime/core/error.h"
+
 namespace tern::jit {
 
 std::string llvm_version() { return LLVM_VERSION_STRING; }
 
 std::string llvm_host_cpu() { return llvm::sys::getHostCPUName().str(); }
+
+std::string default_llvm_object_cache_dir() {
+  if (const char* v = std::getenv("TERN_LLVM_CACHE"); v && *v) return std::string(v) == "off" ? "" : v;
+  return default_cache_dir() + "/llvm";
+}
+
+namespace {
+
+std::atomic<uint64_t> g_compiled{0}, g_compile_ns{0}, g_hits{0}, g_hit_ns{0};
+
+std::string llvm_error(llvm::Error e) { return llvm::toString(std::move(e)); }
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// One LLJIT per provider; kept alive by every kernel it made.
+class LlvmJit {
+ public:
+  explicit LlvmJit(std::string cache_dir) : cache_dir_(std::move(cache_dir)) {
+    codegen::initialize_llvm_targets();
+    tm_ = codegen::make_host_target_machine();
+    auto jit = llvm::orc::LLJITBuilder().create();
+    if (!jit) throw Error("LLVM ORC JIT: " + llvm_error(jit.takeError()));
+    jit_ = std::move(*jit);
+    // The cache key: what makes an object valid for this process.
+    key_ = std::string(LLVM_VERSION_STRING) + "|" + tm_->getTargetTriple().str() + "|" + tm_->getTargetCPU().str() +
+           "|" + tm_->getTargetFeatureString().str();
+  }
+
+  KernelFn build(const KernelDesc& d) {
+    const std::string name = to_name(d);
+    std::lock_guard lock(mu_);
+    const auto start = std::chrono::steady_clock::now();
+    std::string object, path;
+    bool hit = false;
+    if (!cache_dir_.empty()) {
+      std::ostringstream file;
+      file << name << "-" << std::hex << fnv1a(key_ + "|" + name) << ".o";
+      path = cache_dir_ + "/" + file.str();
+      hit = read_file(path, object);
+    }
+    if (!hit) {
+      llvm::LLVMContext context;
+      auto module = std::make_unique<llvm::Module>(name, context);
+      codegen::emit_kernel(*module, d, tm_->getTargetCPU().str());
+      codegen::optimize(*module, *tm_);
+      object = codegen::emit_object(*module, *tm_);
+      if (!path.empty()) write_file_atomically(path, object);
+    }
+    if (llvm::Error e = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(object, name)))
+      throw Error("LLVM ORC JIT could not load " + name + ": " + llvm_error(std::move(e)));
+    auto symbol = jit_->lookup(name);
+    if (!symbol) throw Error("LLVM ORC JIT: no symbol " + name + ": " + llvm_error(symbol.takeError()));
+#if LLVM_VERSION_MAJOR >= 15
+    auto fn = reinterpret_cast<KernelFn>(symbol->getValue());
+#else
+    auto fn = reinterpret_cast<KernelFn>(symbol->getAddress());
+#endif
+    const uint64_t ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+    (hit ? g_hits : g_compiled) += 1;
+    (hit ? g_hit_ns : g_compile_ns) += ns;
+    return fn;
+  }
+
+ private:
+  static bool read_file(const std::string& path, std::string& out) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    out = ss.str();
+    // An ELF object starts with \x7fELF; anything else (a truncated write) is recompiled.
+    return out.size() > 64 && out.compare(0, 4, "\x7f" "ELF") == 0;
+  }
+
+  // Best effort: a cache that cannot be written only costs a recompile next time.
+  static void write_file_atomically(const std::string& path, const std::string& bytes) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    const std::string tmp = path + ".tmp" + std::to_string(std::hash<std::string>{}(path) ^ uint64_t(::getpid()));
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      if (!f) return;
+      f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!f.good()) {
+        f.close();
+        std::filesystem::remove(tmp, ec);
+        return;
+      }
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) std::filesystem::remove(tmp, ec);
+  }
+
+  std::mutex mu_;
+  std::string cache_dir_, key_;
+  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+};
+
+class LlvmProvider : public KernelProvider {
+ public:
+  explicit LlvmProvider(std::string cache_dir) : cache_dir_(std::move(cache_dir)) {}
+
+  Backend backend() const override { return Backend::llvm; }
+
+  std::string unsupported_reason(const KernelDesc& d, const CpuInfo& cpu) const override {
+    if (d.backend != Backend::llvm) return "not the llvm backend";
+    if (std::string why = codegen::ir_unsupported_reason(d); !why.empty()) return why;
+    if (!cpu.supports(d.isa)) return "this CPU (or TERN_MAX_ISA) does not allow " + std::string(to_string(d.isa));
+    return {};
+  }
+
+  Kernel build(const KernelDesc& d) const override {
+    if (std::string why = unsupported_reason(d, host_cpu()); !why.empty())
+      throw Error("cannot build " + to_name(d) + ": " + why);
+    std::shared_ptr<LlvmJit> jit = this->jit();
+    return Kernel{d, jit->build(d), jit};
+  }
+
+ private:
+  std::shared_ptr<LlvmJit> jit() const {
+    std::lock_guard lock(mu_);
+    if (!jit_) jit_ = std::make_shared<LlvmJit>(cache_dir_);
+    return jit_;
+  }
+
+  std::string cache_dir_;
+  mutable std::mutex mu_;
+  mutable std::shared_ptr<LlvmJit> jit_;
+};
+
+}  // namespace
+
+std::unique_ptr<KernelProvider> make_llvm_provider(const std::string& object_cache_dir) {
+  return std::make_unique<LlvmProvider>(object_cache_dir);
+}
+
+LlvmStats llvm_stats() { return {g_compiled.load(), g_compile_ns.load(), g_hits.load(), g_hit_ns.load()}; }
 
 }  // namespace tern::jit

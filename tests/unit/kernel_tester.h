@@ -49,6 +49,11 @@ class KernelTester {
     seed_ = s;
     return *this;
   }
+  // The registry that builds the kernel (default: the process-wide one).
+  KernelTester& registry(KernelRegistry& r) {
+    registry_ = &r;
+    return *this;
+  }
 
   // Fails the current test (with the seed and a reproducer) on any mismatch.
   void test(KernelDesc d) const {
@@ -84,7 +89,7 @@ class KernelTester {
     std::vector<float> want_f(want.size());
     ref::scale_output(want.data(), m_, n_, w_scale, a_scale.data(), want_f.data());
 
-    Kernel kernel = kernel_registry().get(d);
+    Kernel kernel = (registry_ ? *registry_ : kernel_registry()).get(d);
     const uint64_t stride = n_ + 3;  // a stride wider than N: rows must land where the stride says
     KernelArgs args{};
     args.weights = packed.data();
@@ -174,6 +179,7 @@ class KernelTester {
 
   uint32_t n_ = 16, k_ = 256, m_ = 1;
   Fill wfill_ = Fill::random, afill_ = Fill::random;
+  KernelRegistry* registry_ = nullptr;
   uint64_t seed_ = 1;
 };
 

@@ -1,0 +1,376 @@
+// The mad family as LLVM IR (the Xbyak twin is jit/x86/mad_kernel.cpp; the
+// layout both obey is runtime/core/layout.h).
+//
+//   for each tile of m_tile tokens (then the leftover tokens one at a time):
+//     for each chunk of `unroll` rows in [row_begin, min(row_end, n)):
+//       acc[set][row][token] = 0                      (vectors of int32 lanes)
+//       for each K block, for each group of 4 V-byte parts in it:
+//         w = the row's V packed bytes; codes_p = (w >> (6 - 2p)) & 3, p = 0..3
+//         acc += dot(codes_p, activations of part p)  (groups alternate sets)
+//       dot = sum of all lanes of all sets - act_sum[token]   (codes are trit + 1)
+//       store the int32, or dot * w_scale / act_scale[token] as float
+//
+// dot() per ISA: AVX2 vpmaddubsw of the 4 parts summed in int16 lanes, then one
+// vpmaddwd against ones (|lane| <= 4 x 2 x 2 x 128 = 2048: no int16 overflow);
+// AVX-VNNI / AVX-512 VNNI vpdpbusd; NEON dotprod sdot; plain NEON smull, the
+// products of a group summed in int16 lanes (|lane| <= 16 x 2 x 128 = 4096),
+// then saddlp. The target intrinsics are used because plain vector IR is not
+// selected to these instructions (it gives pmullw / smull chains).
+// The accumulators stay in allocas; mem2reg and the O3 pipeline put them in
+// registers, and the constant trip counts (K, the tile) let LLVM unroll.
+#include "codegen/llvm/kernel_ir.h"
+
+#include <llvm/IR/BasicBlock.h>
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/DerivedTypes.h>
+#include <llvm/IR/Function.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsAArch64.h>
+#include <llvm/IR/IntrinsicsX86.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <functional>
+#include <vector>
+
+#include "runtime/core/error.h"
+#include "runtime/core/kernel_args.h"
+#include "runtime/core/layout.h"
+
+namespace tern::codegen {
+
+bool is_x86(Isa isa) { return isa == Isa::avx2 || isa == Isa::avxvnni || isa == Isa::avx512vnni; }
+bool is_arm(Isa isa) { return isa == Isa::neon || isa == Isa::neondot || isa == Isa::i8mm; }
+
+IsaAttributes isa_attributes(Isa isa) {
+  switch (isa) {
+    case Isa::avx2: return {"x86-64-v3", "+avx2,+fma,+bmi2", 256};
+    case Isa::avxvnni: return {"x86-64-v3", "+avx2,+fma,+bmi2,+avxvnni", 256};
+    case Isa::avx512vnni: return {"x86-64-v4", "+avx512f,+avx512bw,+avx512vl,+avx512vnni", 512};
+    case Isa::neon: return {"generic", "+neon", 128};
+    case Isa::neondot: return {"generic", "+neon,+dotprod", 128};
+    case Isa::i8mm: return {"generic", "+neon,+dotprod,+i8mm", 128};
+    default: return {"generic", "", 0};
+  }
+}
+
+std::string ir_unsupported_reason(const KernelDesc& d) {
+  if (d.family != Family::mad) return "the LLVM backend has only the mad family";
+  if (d.weights != WeightFormat::t2 || d.act != DType::i8 || d.out != DType::f32 || d.acc != DType::i32 ||
+      d.scale != ScaleGranularity::tensor)
+    return "mad kernels take t2 weights, i8 activations, int32 accumulation, f32 output, one scale";
+  if (!is_x86(d.isa) && d.isa != Isa::neon && d.isa != Isa::neondot)
+    return "no LLVM mad kernel for " + std::string(to_string(d.isa));
+  if (d.n == 0 || d.k == 0) return "the desc needs its N and K (kernels are specialised to K)";
+  if (d.lut_group != 0 || d.lut_entry != DType::i8) return "lut parameters on a mad kernel";
+  if (d.unroll == 0 || d.m_tile == 0 || d.accumulators == 0 || d.n_tile == 0) return "a zero tile parameter";
+  if (d.n_tile % d.unroll != 0) return "n_tile must be a multiple of unroll";
+  if (d.op == Op::gemv && d.m_tile != 1) return "gemv kernels have m_tile 1";
+  const uint32_t group = 4 * vector_bytes(d.isa);
+  if (d.k_block % group != 0) return "k_block must be a multiple of " + std::to_string(group);
+  if (uint32_t(d.unroll) * d.m_tile * d.accumulators > 32) return "unroll x m_tile x accumulators above 32";
+  if (uint64_t(d.m_tile) * (d.k + group) > (1u << 30)) return "K too large";
+  return {};
+}
+
+namespace {
+
+using llvm::BasicBlock;
+using llvm::Function;
+using llvm::IRBuilder;
+using llvm::Type;
+using llvm::Value;
+
+class MadEmitter {
+ public:
+  MadEmitter(llvm::Module& m, const KernelDesc& d, const std::string& tune_cpu)
+      : m_(m), c_(m.getContext()), b_(c_), d_(d), l_(layout_of(d)), tune_cpu_(tune_cpu) {
+    i8_ = b_.getInt8Ty();
+    i16_ = b_.getInt16Ty();
+    i32_ = b_.getInt32Ty();
+    i64_ = b_.getInt64Ty();
+    f32_ = b_.getFloatTy();
+    v_ = l_.vec_bytes;
+    wvec_ = llvm::FixedVectorType::get(i8_, v_);
+    // Accumulator lanes: int32 per 4 bytes of an x86 vector; NEON sums into 4 lanes.
+    acc_ty_ = llvm::FixedVectorType::get(i32_, is_arm(d.isa) ? 4 : v_ / 4);
+  }
+
+  Function* emit() {
+    Type* ptr = llvm::PointerType::getUnqual(i8_);
+    // KernelArgs, field for field (runtime/core/kernel_args.h); LP64 on every target.
+    args_ty_ = llvm::StructType::get(c_, {ptr, ptr, ptr, ptr, ptr, ptr, i64_, i64_, i64_, i64_, i64_, f32_, i32_});
+    auto* fn_ty = llvm::FunctionType::get(b_.getVoidTy(), {llvm::PointerType::getUnqual(args_ty_)}, false);
+    fn_ = Function::Create(fn_ty, Function::ExternalLinkage, to_name(d_), m_);
+    const IsaAttributes attrs = isa_attributes(d_.isa);
+    fn_->addFnAttr("target-cpu", attrs.cpu);
+    fn_->addFnAttr("target-features", attrs.features);
+    if (!tune_cpu_.empty()) fn_->addFnAttr("tune-cpu", tune_cpu_);
+    fn_->addFnAttr("min-legal-vector-width", std::to_string(attrs.vector_bits));
+    fn_->addFnAttr("prefer-vector-width", std::to_string(attrs.vector_bits));
+    fn_->addFnAttr(llvm::Attribute::NoUnwind);
+    fn_->addParamAttr(0, llvm::Attribute::NoAlias);
+
+    entry_ = BasicBlock::Create(c_, "entry", fn_);
+    b_.SetInsertPoint(entry_);
+    load_args(fn_->getArg(0));
+    for (int s = 0; s < d_.accumulators; ++s)
+      for (int r = 0; r < d_.unroll; ++r)
+        for (int t = 0; t < d_.m_tile; ++t) acc_.push_back(b_.CreateAlloca(acc_ty_));
+
+    const uint64_t T = d_.m_tile;
+    Value* full_tokens = b_.CreateMul(b_.CreateUDiv(m_tokens_, b_.getInt64(T)), b_.getInt64(T));
+    for_range(b_.getInt64(0), full_tokens, T, [&](Value* t0) { rows(t0, static_cast<int>(T)); });
+    if (T > 1) for_range(full_tokens, m_tokens_, 1, [&](Value* t0) { rows(t0, 1); });
+    b_.CreateRetVoid();
+
+    std::string err;
+    llvm::raw_string_ostream os(err);
+    if (llvm::verifyFunction(*fn_, &os)) throw Error("LLVM IR of " + to_name(d_) + " does not verify: " + os.str());
+    return fn_;
+  }
+
+ private:
+  Value* field(Value* args, unsigned i, Type* ty, const char* name) {
+    return b_.CreateLoad(ty, b_.CreateStructGEP(args_ty_, args, i), name);
+  }
+
+  void load_args(Value* args) {
+    Type* ptr = llvm::PointerType::getUnqual(i8_);
+    weights_ = field(args, 0, ptr, "weights");
+    act_ = field(args, 1, ptr, "act");
+    act_scale_ = b_.CreateBitCast(field(args, 2, ptr, "act_scale"), llvm::PointerType::getUnqual(f32_));
+    act_sum_ = b_.CreateBitCast(field(args, 3, ptr, "act_sum"), llvm::PointerType::getUnqual(i32_));
+    out_ = b_.CreateBitCast(field(args, 4, ptr, "out"), llvm::PointerType::getUnqual(f32_));
+    acc_out_ = b_.CreateBitCast(field(args, 5, ptr, "acc"), llvm::PointerType::getUnqual(i32_));
+    stride_ = field(args, 6, i64_, "out_stride");
+    m_tokens_ = field(args, 7, i64_, "m");
+    Value* n = field(args, 8, i64_, "n");
+    row_begin_ = field(args, 9, i64_, "row_begin");
+    Value* row_end = field(args, 10, i64_, "row_end");
+    row_end_ = b_.CreateSelect(b_.CreateICmpULT(row_end, n), row_end, n, "row_end_clamped");
+    w_scale_ = field(args, 11, f32_, "w_scale");
+  }
+
+  // for (i = begin; i < end; i += step) body(i)
+  void for_range(Value* begin, Value* end, uint64_t step, const std::function<void(Value*)>& body) {
+    BasicBlock* pre = b_.GetInsertBlock();
+    BasicBlock* head = BasicBlock::Create(c_, "loop", fn_);
+    BasicBlock* loop_body = BasicBlock::Create(c_, "body", fn_);
+    BasicBlock* exit = BasicBlock::Create(c_, "exit", fn_);
+    b_.CreateBr(head);
+    b_.SetInsertPoint(head);
+    llvm::PHINode* i = b_.CreatePHI(begin->getType(), 2);
+    i->addIncoming(begin, pre);
+    b_.CreateCondBr(b_.CreateICmpULT(i, end), loop_body, exit);
+    b_.SetInsertPoint(loop_body);
+    body(i);
+    Value* next = b_.CreateAdd(i, llvm::ConstantInt::get(begin->getType(), step));
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(head);
+    b_.SetInsertPoint(exit);
+  }
+
+  Value* acc_slot(int set, int row, int token) const {
+    return acc_[(size_t(set) * d_.unroll + row) * d_.m_tile + token];
+  }
+
+  Value* byte_ptr(Value* base, Value* offset) { return b_.CreateGEP(i8_, base, offset); }
+
+  Value* load_vec(Value* base, Value* offset) {
+    Value* p = b_.CreateBitCast(byte_ptr(base, offset), llvm::PointerType::getUnqual(wvec_));
+    return b_.CreateAlignedLoad(wvec_, p, llvm::Align(1));
+  }
+
+  // `tokens` tokens from t0, every row chunk of the range.
+  void rows(Value* t0, int tokens) {
+    const int U = d_.unroll;
+    for_range(row_begin_, row_end_, U, [&](Value* row) {
+      for (int s = 0; s < d_.accumulators; ++s)
+        for (int r = 0; r < U; ++r)
+          for (int t = 0; t < tokens; ++t) b_.CreateStore(llvm::Constant::getNullValue(acc_ty_), acc_slot(s, r, t));
+      Value* tile = b_.CreateUDiv(row, b_.getInt64(l_.n_tile));
+      Value* in_tile = b_.CreateURem(row, b_.getInt64(l_.n_tile));
+      Value* tile_base = b_.CreateMul(tile, b_.getInt64(l_.tile_bytes));
+      std::vector<Value*> act_rows;
+      for (int t = 0; t < tokens; ++t)
+        act_rows.push_back(
+            byte_ptr(act_, b_.CreateMul(b_.CreateAdd(t0, b_.getInt64(t)), b_.getInt64(l_.k_padded))));
+
+      const uint64_t full_blocks = l_.k_padded / l_.k_block, tail = l_.k_padded % l_.k_block;
+      auto block = [&](Value* kb, uint64_t len) {
+        // The block's rows sit one after another, len / 4 bytes each (layout.h).
+        Value* base = b_.CreateAdd(tile_base, b_.CreateMul(kb, b_.getInt64(l_.n_tile / 4)));
+        base = b_.CreateAdd(base, b_.CreateMul(in_tile, b_.getInt64(len / 4)));
+        groups(base, kb, len, act_rows, tokens);
+      };
+      if (full_blocks > 0)
+        for_range(b_.getInt64(0), b_.getInt64(full_blocks * l_.k_block), l_.k_block,
+                  [&](Value* kb) { block(kb, l_.k_block); });
+      if (tail) block(b_.getInt64(full_blocks * l_.k_block), tail);
+      finish_rows(row, t0, tokens);
+    });
+  }
+
+  // The groups of one K block, `accumulators` groups per step (one per set).
+  void groups(Value* base, Value* kb, uint64_t len, const std::vector<Value*>& act_rows, int tokens) {
+    const uint64_t n_groups = len / l_.group, sets = d_.accumulators, steps = n_groups / sets;
+    auto step = [&](Value* g0, uint64_t count) {
+      for (uint64_t s = 0; s < count; ++s) {
+        Value* g = b_.CreateAdd(g0, b_.getInt64(s));
+        group(base, b_.CreateAdd(kb, b_.CreateMul(g, b_.getInt64(l_.group))), b_.CreateMul(g, b_.getInt64(v_)),
+              act_rows, tokens, static_cast<int>(s), len);
+      }
+    };
+    if (steps > 0) for_range(b_.getInt64(0), b_.getInt64(steps * sets), sets, [&](Value* g0) { step(g0, sets); });
+    if (n_groups % sets) step(b_.getInt64(steps * sets), n_groups % sets);
+  }
+
+  void group(Value* base, Value* k0, Value* w_offset, const std::vector<Value*>& act_rows, int tokens, int set,
+             uint64_t block_len) {
+    for (int r = 0; r < d_.unroll; ++r) {
+      Value* off = b_.CreateAdd(base, b_.CreateAdd(w_offset, b_.getInt64(r * block_len / 4)));
+      Value* w = load_vec(weights_, off);
+      if (d_.prefetch) {
+        Function* pf = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::prefetch,
+                                                       {llvm::PointerType::getUnqual(i8_)});
+        b_.CreateCall(pf, {byte_ptr(weights_, b_.CreateAdd(off, b_.getInt64(uint64_t(d_.prefetch) * v_))),
+                           b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+      }
+      Value* codes[4];
+      for (int p = 0; p < 4; ++p) {
+        Value* shifted = p == 3 ? w : b_.CreateLShr(w, llvm::ConstantInt::get(wvec_, 6 - 2 * p));
+        codes[p] = b_.CreateAnd(shifted, llvm::ConstantInt::get(wvec_, 3));
+      }
+      for (int t = 0; t < tokens; ++t) {
+        Value* a[4];
+        for (int p = 0; p < 4; ++p) a[p] = load_vec(act_rows[t], b_.CreateAdd(k0, b_.getInt64(p * v_)));
+        Value* slot = acc_slot(set, r, t);
+        b_.CreateStore(dot(b_.CreateLoad(acc_ty_, slot), codes, a), slot);
+      }
+    }
+  }
+
+  Value* call(llvm::Intrinsic::ID id, std::initializer_list<Value*> args, llvm::ArrayRef<Type*> overload = {}) {
+    return b_.CreateCall(llvm::Intrinsic::getDeclaration(&m_, id, overload), args);
+  }
+
+  // Halves (or any slice) of a vector.
+  Value* slice(Value* v, unsigned begin, unsigned count) {
+    std::vector<int> idx(count);
+    for (unsigned i = 0; i < count; ++i) idx[i] = static_cast<int>(begin + i);
+    return b_.CreateShuffleVector(v, v, idx);
+  }
+
+  // acc + sum over the 4 parts of codes_p . a_p, in int32 lanes.
+  Value* dot(Value* acc, Value* codes[4], Value* a[4]) {
+    switch (d_.isa) {
+      case Isa::avx2: {
+        Value* s16 = nullptr;
+        for (int p = 0; p < 4; ++p) {
+          Value* prod = call(llvm::Intrinsic::x86_avx2_pmadd_ub_sw, {codes[p], a[p]});
+          s16 = s16 ? b_.CreateAdd(s16, prod) : prod;
+        }
+        Value* ones = llvm::ConstantInt::get(s16->getType(), 1);
+        return b_.CreateAdd(acc, call(llvm::Intrinsic::x86_avx2_pmadd_wd, {s16, ones}));
+      }
+      case Isa::avxvnni:
+      case Isa::avx512vnni: {
+        const auto id =
+            d_.isa == Isa::avx512vnni ? llvm::Intrinsic::x86_avx512_vpdpbusd_512 : llvm::Intrinsic::x86_avx512_vpdpbusd_256;
+        for (int p = 0; p < 4; ++p)
+          acc = call(id, {acc, b_.CreateBitCast(codes[p], acc_ty_), b_.CreateBitCast(a[p], acc_ty_)});
+        return acc;
+      }
+      case Isa::neondot: {
+        auto* v16 = llvm::FixedVectorType::get(i8_, 16);
+        for (int p = 0; p < 4; ++p)
+          for (unsigned h = 0; h < v_; h += 16)
+            acc = call(llvm::Intrinsic::aarch64_neon_sdot, {acc, slice(codes[p], h, 16), slice(a[p], h, 16)},
+                       {acc_ty_, v16});
+        return acc;
+      }
+      case Isa::neon: {
+        auto* v8 = llvm::FixedVectorType::get(i8_, 8);
+        auto* v8x16 = llvm::FixedVectorType::get(i16_, 8);
+        Value* s16 = nullptr;
+        for (int p = 0; p < 4; ++p)
+          for (unsigned h = 0; h < v_; h += 8) {
+            Value* prod = call(llvm::Intrinsic::aarch64_neon_smull, {slice(codes[p], h, 8), slice(a[p], h, 8)}, {v8x16});
+            s16 = s16 ? b_.CreateAdd(s16, prod) : prod;
+          }
+        (void)v8;
+        return b_.CreateAdd(acc, call(llvm::Intrinsic::aarch64_neon_saddlp, {s16}, {acc_ty_, v8x16}));
+      }
+      default:
+        throw Error("no LLVM dot product for " + std::string(to_string(d_.isa)));
+    }
+  }
+
+  // Reduce, fold the code offset, store rows that are in range.
+  void finish_rows(Value* row, Value* t0, int tokens) {
+    Function* reduce = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::vector_reduce_add, {acc_ty_});
+    for (int r = 0; r < d_.unroll; ++r) {
+      Value* row_r = b_.CreateAdd(row, b_.getInt64(r));
+      BasicBlock* store = BasicBlock::Create(c_, "store", fn_);
+      BasicBlock* next = BasicBlock::Create(c_, "next", fn_);
+      b_.CreateCondBr(b_.CreateICmpULT(row_r, row_end_), store, next);
+      b_.SetInsertPoint(store);
+      for (int t = 0; t < tokens; ++t) {
+        Value* sum = b_.CreateLoad(acc_ty_, acc_slot(0, r, t));
+        for (int s = 1; s < d_.accumulators; ++s) sum = b_.CreateAdd(sum, b_.CreateLoad(acc_ty_, acc_slot(s, r, t)));
+        Value* token = b_.CreateAdd(t0, b_.getInt64(t));
+        Value* total = b_.CreateSub(b_.CreateCall(reduce, {sum}),
+                                    b_.CreateLoad(i32_, b_.CreateGEP(i32_, act_sum_, token)), "dot");
+        Value* index = b_.CreateAdd(b_.CreateMul(token, stride_), row_r);
+        BasicBlock* as_int = BasicBlock::Create(c_, "int", fn_);
+        BasicBlock* as_float = BasicBlock::Create(c_, "float", fn_);
+        BasicBlock* done = BasicBlock::Create(c_, "stored", fn_);
+        b_.CreateCondBr(b_.CreateIsNotNull(acc_out_), as_int, as_float);
+        b_.SetInsertPoint(as_int);
+        b_.CreateStore(total, b_.CreateGEP(i32_, acc_out_, index));
+        b_.CreateBr(done);
+        b_.SetInsertPoint(as_float);
+        // Exactly runtime/ref's scale_output: (float(acc) * w_scale) / s, two roundings.
+        Value* scaled = b_.CreateFMul(b_.CreateSIToFP(total, f32_), w_scale_);
+        Value* s = b_.CreateLoad(f32_, b_.CreateGEP(f32_, act_scale_, token));
+        b_.CreateStore(b_.CreateFDiv(scaled, s), b_.CreateGEP(f32_, out_, index));
+        b_.CreateBr(done);
+        b_.SetInsertPoint(done);
+      }
+      b_.CreateBr(next);
+      b_.SetInsertPoint(next);
+    }
+  }
+
+  llvm::Module& m_;
+  llvm::LLVMContext& c_;
+  IRBuilder<> b_;
+  KernelDesc d_;
+  PackedLayout l_;
+  std::string tune_cpu_;
+  Type *i8_, *i16_, *i32_, *i64_, *f32_;
+  unsigned v_;
+  llvm::FixedVectorType *wvec_, *acc_ty_;
+  llvm::StructType* args_ty_ = nullptr;
+  Function* fn_ = nullptr;
+  BasicBlock* entry_ = nullptr;
+  std::vector<Value*> acc_;
+  Value *weights_ = nullptr, *act_ = nullptr, *act_scale_ = nullptr, *act_sum_ = nullptr, *out_ = nullptr,
+        *acc_out_ = nullptr, *stride_ = nullptr, *m_tokens_ = nullptr, *row_begin_ = nullptr, *row_end_ = nullptr,
+        *w_scale_ = nullptr;
+};
+
+static_assert(sizeof(KernelArgs) == 6 * 8 + 5 * 8 + 4 + 4, "KernelArgs changed: update MadEmitter's struct type");
+
+}  // namespace
+
+Function* emit_kernel(llvm::Module& m, const KernelDesc& d, const std::string& tune_cpu) {
+  if (std::string why = ir_unsupported_reason(d); !why.empty())
+    throw Error("cannot emit " + to_name(d) + " as LLVM IR: " + why);
+  return MadEmitter(m, d, tune_cpu).emit();
+}
+
+}  // namespace tern::codegen
