@@ -57,13 +57,14 @@ std::vector<Isa> usable_isas(const std::string& wanted) {
 
 int cmd_kernels(const std::vector<std::string>& args) {
   po::options_description desc("options");
-  std::string family, isa, shapes, ms, weights;
+  std::string family, isa, shapes, ms, weights, backend;
   int threads = 1;
   desc.add_options()
       ("family", po::value(&family)->default_value("all"), "mad | lut | all")
       ("isa", po::value(&isa), "only this ISA (default: every ISA this CPU runs)")
       ("shapes", po::value(&shapes)->default_value("2560x2560,2560x640,2560x6912,6912x2560"), "KxN list (K inputs, N outputs)")
       ("m", po::value(&ms)->default_value("1"), "token counts, e.g. 1,8,128")
+      ("backend", po::value(&backend)->default_value("xbyak"), "xbyak | llvm | all (all: side by side)")
       ("bench", "time the default config of each family (with --all: every variant)")
       ("all", "with --bench: every variant, not only the defaults")
       ("threads,t", po::value(&threads)->default_value(1), "threads for --bench")
@@ -73,13 +74,18 @@ int cmd_kernels(const std::vector<std::string>& args) {
   if (!parse_options("kernels", args, desc, vm, "[--bench] [--shapes KxN,...] [--m 1,8] [-t N] [--json]",
                      "  tern kernels                       # list the variants for 2560x2560\n"
                      "  tern kernels --bench --m 1,8,128 --weights both\n"
-                     "  tern kernels --bench --all --shapes 2560x2560 --json\n"))
+                     "  tern kernels --bench --all --shapes 2560x2560 --json\n"
+                     "  tern kernels --bench --family mad --backend all --weights both   # LLVM vs Xbyak\n"))
     return 0;
   if (threads < 1 || threads > 1024) throw UsageError("--threads " + std::to_string(threads) + ": expected 1..1024");
   if (family != "all" && family != "mad" && family != "lut") throw UsageError("--family " + family + ": expected mad|lut|all");
   if (weights != "hot" && weights != "cold" && weights != "both") throw UsageError("--weights " + weights + ": expected hot|cold|both");
   register_backends();
   const std::vector<Shape> shape_list = parse_shapes(shapes);
+  std::vector<Backend> backends;
+  for (Backend b : {Backend::xbyak, Backend::llvm})
+    if (backend == "all" || to_string(b) == backend) backends.push_back(b);
+  if (backends.empty()) throw UsageError("--backend " + backend + ": expected xbyak|llvm|all");
   const std::vector<int> ms_parsed = parse_int_list(ms, "m", 1, 4096);
   const std::vector<uint32_t> m_list(ms_parsed.begin(), ms_parsed.end());
   const std::vector<Isa> isas = usable_isas(isa);
@@ -87,8 +93,8 @@ int cmd_kernels(const std::vector<std::string>& args) {
   for (Family f : {Family::mad, Family::lut})
     if (family == "all" || to_string(f) == family) families.push_back(f);
 
-  auto candidates = [&](Family f, Isa i, Shape s, uint32_t m) {
-    tuner::Problem p{m == 1 ? Op::gemv : Op::gemm, s.n, s.k, m, i, Backend::xbyak};
+  auto candidates = [&](Family f, Isa i, Shape s, uint32_t m, Backend b) {
+    tuner::Problem p{m == 1 ? Op::gemv : Op::gemm, s.n, s.k, m, i, b};
     std::vector<KernelDesc> out;
     for (const KernelDesc& d : tuner::enumerate(tuner::family_space(f, p.op), tuner::base_desc(p, f)))
       if (kernel_registry().unsupported_reason(d).empty()) out.push_back(d);
@@ -100,7 +106,8 @@ int cmd_kernels(const std::vector<std::string>& args) {
     for (Family f : families)
       for (Isa i : isas)
         for (uint32_t m : m_list)
-          for (const KernelDesc& d : candidates(f, i, shape_list[0], m)) {
+          for (Backend b : backends)
+          for (const KernelDesc& d : candidates(f, i, shape_list[0], m, b)) {
             if (vm.count("json")) list.push_back(to_name(d));
             else std::cout << to_name(d) << "\n";
           }
@@ -117,10 +124,11 @@ int cmd_kernels(const std::vector<std::string>& args) {
   for (Family f : families)
     for (Isa i : isas)
       for (Shape s : shape_list)
-        for (uint32_t m : m_list) {
-          std::vector<KernelDesc> descs = candidates(f, i, s, m);
+        for (uint32_t m : m_list)
+         for (Backend b : backends) {
+          std::vector<KernelDesc> descs = candidates(f, i, s, m, b);
           if (!vm.count("all")) {
-            tuner::Problem p{m == 1 ? Op::gemv : Op::gemm, s.n, s.k, m, i, Backend::xbyak};
+            tuner::Problem p{m == 1 ? Op::gemv : Op::gemm, s.n, s.k, m, i, b};
             KernelDesc def = tuner::default_config(p);
             def.family = f;
             descs = kernel_registry().unsupported_reason(def).empty() ? std::vector<KernelDesc>{def}
@@ -131,6 +139,7 @@ int cmd_kernels(const std::vector<std::string>& args) {
               if ((cold && weights == "hot") || (!cold && weights == "cold")) continue;
               Kernel k = kernel_registry().get(d);
               tuner::Workload w(d, cold, 1);
+            def.backend = b;
               if (std::string bad = w.verify(k, pool); !bad.empty())
                 throw Error("kernel " + to_name(d) + " computes wrong results: " + bad);
               tuner::Timing t = tuner::time_kernel(k, w, pool, 0.2, 10);

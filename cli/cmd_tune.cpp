@@ -9,6 +9,9 @@
 
 #include "cli/cli_common.h"
 #include "cli/progress.h"
+#if TERN_WITH_LLVM
+#include "jit/llvm/llvm_backend.h"
+#endif
 #include "runtime/core/cpu_info.h"
 #include "runtime/core/error.h"
 #include "runtime/dispatch/kernel_registry.h"
@@ -140,7 +143,7 @@ std::string micros(double ns) {
 
 int cmd_tune(const std::vector<std::string>& args) {
   po::options_description desc("options");
-  std::string model, shapes, ms = "1,8,128", threads_list, output, family = "all", isa;
+  std::string model, shapes, ms = "1,8,128", threads_list, output, family = "all", isa, backend = "all";
   double budget = 100;
   uint64_t seed = 1;
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
@@ -158,6 +161,7 @@ int cmd_tune(const std::vector<std::string>& args) {
       ("resume", "skip problems the output file already has for this CPU")
       ("family", po::value(&family)->default_value(family), "mad | lut | all")
       ("isa", po::value(&isa), "only this ISA (default: every ISA this CPU runs)")
+      ("backend", po::value(&backend)->default_value(backend), "xbyak | llvm | all: which code generators race")
       ("seed", po::value(&seed)->default_value(seed), "random sample order and verification data")
       ("json", "print a JSON report on stdout instead of the table");
   // clang-format on
@@ -188,6 +192,10 @@ int cmd_tune(const std::vector<std::string>& args) {
       if (to_string(i) == isa) {
         known = true;
         if (!host_cpu().supports(i))
+  if (backend != "all") {
+    if (backend != "xbyak" && backend != "llvm") throw UsageError("--backend " + backend + ": expected xbyak|llvm|all");
+    opt.backends = {backend == "xbyak" ? Backend::xbyak : Backend::llvm};
+  }
           throw UsageError("--isa " + isa + ": this CPU (or TERN_MAX_ISA) cannot run it");
         opt.isas = {i};
       }
@@ -227,9 +235,19 @@ int cmd_tune(const std::vector<std::string>& args) {
   progress.finish();
 
   for (const std::string& w : rep.warnings) std::cerr << "tern tune: warning: " << w << "\n";
-  if (json)
-    std::cout << to_json_report(rep, budget).dump(2) << "\n";
-  else
+#if TERN_WITH_LLVM
+  // What the LLVM candidates cost to make: compiled (IR, O3, codegen, load) or loaded from the object cache.
+  const jit::LlvmStats llvm = jit::llvm_stats();
+  const nlohmann::json llvm_json = {{"compiled", llvm.compiled}, {"compile_ms", llvm.compile_ns / 1e6},
+                                    {"cache_hits", llvm.cache_hits}, {"cache_load_ms", llvm.cache_load_ns / 1e6}};
+#endif
+  if (json) {
+    nlohmann::json j = to_json_report(rep, budget);
+#if TERN_WITH_LLVM
+    j["llvm"] = llvm_json;
+#endif
+    std::cout << j.dump(2) << "\n";
+  } else {
     print_table(rep, budget);
   for (const auto& r : rep.problems)
     if (r.status == tuner::ProblemResult::Status::failed ||
@@ -237,6 +255,16 @@ int cmd_tune(const std::vector<std::string>& args) {
       std::cerr << "tern tune: error: " << to_string(r.problem) << ": " << r.note << "\n";
       return 1;
     }
+#if TERN_WITH_LLVM
+    if (llvm.compiled + llvm.cache_hits > 0)
+      std::printf("\nLLVM %s: %llu kernels compiled in %.2f s (%.1f ms each), %llu loaded from the object cache in "
+                  "%.1f ms (%.2f ms each)\n",
+                  jit::llvm_version().c_str(), static_cast<unsigned long long>(llvm.compiled), llvm.compile_ns / 1e9,
+                  llvm.compiled ? llvm.compile_ns / 1e6 / llvm.compiled : 0.0,
+                  static_cast<unsigned long long>(llvm.cache_hits), llvm.cache_load_ns / 1e6,
+                  llvm.cache_hits ? llvm.cache_load_ns / 1e6 / llvm.cache_hits : 0.0);
+#endif
+  }
   return 0;
 }
 
