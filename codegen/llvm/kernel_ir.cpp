@@ -71,6 +71,8 @@ std::string ir_unsupported_reason(const KernelDesc& d) {
   const uint32_t group = 4 * vector_bytes(d.isa);
   if (d.k_block % group != 0) return "k_block must be a multiple of " + std::to_string(group);
   if (uint32_t(d.unroll) * d.m_tile * d.accumulators > 32) return "unroll x m_tile x accumulators above 32";
+  if (size_t(d.n_tile) * d.m_tile * (is_arm(d.isa) ? 16 : vector_bytes(d.isa)) > 64 * 1024)
+    return "n_tile x m_tile partial sums exceed 64 KiB";
   if (uint64_t(d.m_tile) * (d.k + group) > (1u << 30)) return "K too large";
   return {};
 }
@@ -119,6 +121,7 @@ class MadEmitter {
     for (int s = 0; s < d_.accumulators; ++s)
       for (int r = 0; r < d_.unroll; ++r)
         for (int t = 0; t < d_.m_tile; ++t) acc_.push_back(b_.CreateAlloca(acc_ty_));
+    partial_ = b_.CreateAlloca(acc_ty_, b_.getInt64(uint64_t(l_.n_tile) * d_.m_tile), "partial");
 
     const uint64_t T = d_.m_tile;
     Value* full_tokens = b_.CreateMul(b_.CreateUDiv(m_tokens_, b_.getInt64(T)), b_.getInt64(T));
@@ -184,34 +187,75 @@ class MadEmitter {
     return b_.CreateAlignedLoad(wvec_, p, llvm::Align(1));
   }
 
-  // `tokens` tokens from t0, every row chunk of the range.
+  // `tokens` tokens from t0, every tile of the row range. Inside a tile the K
+  // blocks are the outer loop, as in the Xbyak kernel: a tile's weights are then
+  // read in memory order (layout.h), which is what lets cold weights stream at
+  // the read bandwidth; the partial sums of the tile's rows wait in `partial_`
+  // between blocks.
   void rows(Value* t0, int tokens) {
     const int U = d_.unroll;
-    for_range(row_begin_, row_end_, U, [&](Value* row) {
-      for (int s = 0; s < d_.accumulators; ++s)
-        for (int r = 0; r < U; ++r)
-          for (int t = 0; t < tokens; ++t) b_.CreateStore(llvm::Constant::getNullValue(acc_ty_), acc_slot(s, r, t));
-      Value* tile = b_.CreateUDiv(row, b_.getInt64(l_.n_tile));
-      Value* in_tile = b_.CreateURem(row, b_.getInt64(l_.n_tile));
-      Value* tile_base = b_.CreateMul(tile, b_.getInt64(l_.tile_bytes));
-      std::vector<Value*> act_rows;
-      for (int t = 0; t < tokens; ++t)
-        act_rows.push_back(
-            byte_ptr(act_, b_.CreateMul(b_.CreateAdd(t0, b_.getInt64(t)), b_.getInt64(l_.k_padded))));
-
-      const uint64_t full_blocks = l_.k_padded / l_.k_block, tail = l_.k_padded % l_.k_block;
-      auto block = [&](Value* kb, uint64_t len) {
-        // The block's rows sit one after another, len / 4 bytes each (layout.h).
-        Value* base = b_.CreateAdd(tile_base, b_.CreateMul(kb, b_.getInt64(l_.n_tile / 4)));
-        base = b_.CreateAdd(base, b_.CreateMul(in_tile, b_.getInt64(len / 4)));
-        groups(base, kb, len, act_rows, tokens);
+    std::vector<Value*> act_rows;
+    for (int t = 0; t < tokens; ++t)
+      act_rows.push_back(byte_ptr(act_, b_.CreateMul(b_.CreateAdd(t0, b_.getInt64(t)), b_.getInt64(l_.k_padded))));
+    for_range(row_begin_, row_end_, l_.n_tile, [&](Value* tile_row) {
+      Value* tile_base = b_.CreateMul(b_.CreateUDiv(tile_row, b_.getInt64(l_.n_tile)), b_.getInt64(l_.tile_bytes));
+      Value* tile_end = b_.CreateAdd(tile_row, b_.getInt64(l_.n_tile));
+      tile_end = b_.CreateSelect(b_.CreateICmpULT(tile_end, row_end_), tile_end, row_end_);
+      // Chunks of U rows that hold a row in range; the slot of chunk c is c * U * tokens.
+      auto each_chunk = [&](const std::function<void(Value* row, Value* in_tile)>& body) {
+        for_range(tile_row, tile_end, U, [&](Value* row) { body(row, b_.CreateSub(row, tile_row)); });
       };
-      if (full_blocks > 0)
-        for_range(b_.getInt64(0), b_.getInt64(full_blocks * l_.k_block), l_.k_block,
-                  [&](Value* kb) { block(kb, l_.k_block); });
-      if (tail) block(b_.getInt64(full_blocks * l_.k_block), tail);
-      finish_rows(row, t0, tokens);
+      const uint64_t full_blocks = l_.k_padded / l_.k_block, tail = l_.k_padded % l_.k_block;
+      auto block = [&](Value* kb, uint64_t len, bool first) {
+        each_chunk([&](Value* row, Value* in_tile) {
+          (void)row;
+          // The block's rows sit one after another, len / 4 bytes each (layout.h).
+          Value* base = b_.CreateAdd(tile_base, b_.CreateMul(kb, b_.getInt64(l_.n_tile / 4)));
+          base = b_.CreateAdd(base, b_.CreateMul(in_tile, b_.getInt64(len / 4)));
+          load_partials(in_tile, tokens, first);
+          groups(base, kb, len, act_rows, tokens);
+          store_partials(in_tile, tokens);
+        });
+      };
+      if (full_blocks > 0) {
+        block(b_.getInt64(0), l_.k_block, true);
+        if (full_blocks > 1)
+          for_range(b_.getInt64(l_.k_block), b_.getInt64(full_blocks * l_.k_block), l_.k_block,
+                    [&](Value* kb) { block(kb, l_.k_block, false); });
+      }
+      if (tail) block(b_.getInt64(full_blocks * l_.k_block), tail, full_blocks == 0);
+      each_chunk([&](Value* row, Value* in_tile) {
+        load_partials(in_tile, tokens, false);
+        finish_rows(row, t0, tokens);
+      });
     });
+  }
+
+  // The tile's partial sums between K blocks: n_tile x m_tile vectors, set 0
+  // only (the sets are summed before they are put away).
+  Value* partial_slot(Value* in_tile, int r, int t) {
+    Value* index = b_.CreateAdd(b_.CreateMul(b_.CreateAdd(in_tile, b_.getInt64(r)), b_.getInt64(d_.m_tile)),
+                                b_.getInt64(t));
+    return b_.CreateGEP(acc_ty_, partial_, index);
+  }
+
+  void load_partials(Value* in_tile, int tokens, bool zero) {
+    for (int s = 0; s < d_.accumulators; ++s)
+      for (int r = 0; r < d_.unroll; ++r)
+        for (int t = 0; t < tokens; ++t) {
+          Value* v = (zero || s > 0) ? llvm::Constant::getNullValue(acc_ty_)
+                                     : static_cast<Value*>(b_.CreateLoad(acc_ty_, partial_slot(in_tile, r, t)));
+          b_.CreateStore(v, acc_slot(s, r, t));
+        }
+  }
+
+  void store_partials(Value* in_tile, int tokens) {
+    for (int r = 0; r < d_.unroll; ++r)
+      for (int t = 0; t < tokens; ++t) {
+        Value* sum = b_.CreateLoad(acc_ty_, acc_slot(0, r, t));
+        for (int s = 1; s < d_.accumulators; ++s) sum = b_.CreateAdd(sum, b_.CreateLoad(acc_ty_, acc_slot(s, r, t)));
+        b_.CreateStore(sum, partial_slot(in_tile, r, t));
+      }
   }
 
   // The groups of one K block, `accumulators` groups per step (one per set).
@@ -358,6 +402,7 @@ class MadEmitter {
   Function* fn_ = nullptr;
   BasicBlock* entry_ = nullptr;
   std::vector<Value*> acc_;
+  Value* partial_ = nullptr;
   Value *weights_ = nullptr, *act_ = nullptr, *act_scale_ = nullptr, *act_sum_ = nullptr, *out_ = nullptr,
         *acc_out_ = nullptr, *stride_ = nullptr, *m_tokens_ = nullptr, *row_begin_ = nullptr, *row_end_ = nullptr,
         *w_scale_ = nullptr;

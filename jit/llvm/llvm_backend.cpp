@@ -85,6 +85,11 @@ class LlvmJit {
       codegen::emit_kernel(*module, d, tm_->getTargetCPU().str());
       codegen::optimize(*module, *tm_);
       object = codegen::emit_object(*module, *tm_);
+      // TERN_JIT_DUMP=dir, as for the Xbyak kernels: the object and its assembly.
+      if (const char* dump = std::getenv("TERN_JIT_DUMP"); dump && *dump) {
+        std::ofstream(std::string(dump) + "/" + name + ".o", std::ios::binary) << object;
+        std::ofstream(std::string(dump) + "/" + name + ".s") << codegen::emit_assembly(*module, *tm_);
+      }
       if (!path.empty()) write_file_atomically(path, object);
     }
     if (llvm::Error e = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(object, name)))
