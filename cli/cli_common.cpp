@@ -12,6 +12,9 @@
 #if TERN_WITH_LLVM
 #include "jit/llvm/llvm_backend.h"
 #endif
+#if TERN_HAVE_AOT
+#include "tern_kernels.h"  // from `tern gen`, in TERN_AOT_DIR
+#endif
 
 namespace tern::cli {
 
@@ -21,6 +24,7 @@ const std::vector<Command>& commands() {
       {"inspect", "print a GGUF file's metadata and tensor table", cmd_inspect},
       {"kernels", "list the kernel variants this CPU runs; --bench times them", cmd_kernels},
       {"tune", "find the fastest verified kernel per matmul shape on this CPU and cache it", cmd_tune},
+      {"gen", "compile kernels ahead of time into a static library for a target (ARM, x86), via LLVM", cmd_gen},
       {"synth", "write a BitNet GGUF with random ternary weights of real shapes", cmd_synth},
       {"eval", "run token ids through a model and write every position's logits", cmd_eval},
       {"run", "generate text from a prompt (greedy or sampled), streaming it", cmd_run},
@@ -54,6 +58,10 @@ void register_backends() {
 #if TERN_WITH_LLVM
   // Used only where asked for (a tuned winner, --backend llvm): compiling costs ~30 ms a kernel.
   kernel_registry().add(jit::make_llvm_provider());
+#endif
+#if TERN_HAVE_AOT
+  // The kernel library linked into this build (-DTERN_AOT_DIR): preferred over the defaults.
+  kernel_registry().add(make_aot_provider(tern_aot_kernels, tern_aot_kernel_count));
 #endif
 }
 

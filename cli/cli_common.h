@@ -49,6 +49,7 @@ int cmd_inspect(const std::vector<std::string>& args);
 int cmd_synth(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
 int cmd_tune(const std::vector<std::string>& args);
+int cmd_gen(const std::vector<std::string>& args);
 int cmd_run(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);

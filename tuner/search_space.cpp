@@ -121,7 +121,7 @@ std::vector<KernelDesc> enumerate(const FamilySpace& space, const KernelDesc& ba
   return out;
 }
 
-KernelDesc default_config(const Problem& p) { return default_kernel(p.op, p.n, p.k, p.m, p.isa); }
+KernelDesc default_config(const Problem& p) { return default_kernel(p.op, p.n, p.k, p.m, p.isa, p.backend); }
 
 namespace {
 

@@ -7,12 +7,12 @@
 
 namespace tern {
 
-KernelDesc default_kernel(Op op, uint32_t n, uint32_t k, uint32_t m, Isa isa) {
+KernelDesc default_kernel(Op op, uint32_t n, uint32_t k, uint32_t m, Isa isa, Backend backend) {
   KernelDesc d;
   d.op = op;
   d.family = Family::mad;
   d.isa = isa;
-  d.backend = Backend::xbyak;
+  d.backend = backend;
   d.n = n;
   d.k = k;
   d.m = m;
@@ -42,6 +42,33 @@ std::optional<KernelDesc> gemm_for_layout(const KernelDesc& gemv, KernelRegistry
   return std::nullopt;
 }
 
+namespace {
+
+// The kernels of fixed libraries (aot) for this shape: the most capable ISA the
+// CPU runs, its gemv and a gemm with the same packed layout (the largest m_tile).
+std::optional<KernelChoice> from_library(uint32_t n, uint32_t k, KernelRegistry& registry, const CpuInfo& cpu) {
+  const std::vector<KernelDesc> offered = registry.offered();
+  if (offered.empty()) return std::nullopt;
+  for (Isa isa : kIsaPreference) {
+    if (!cpu.supports(isa)) continue;
+    for (const KernelDesc& gemv : offered) {
+      if (gemv.op != Op::gemv || gemv.isa != isa || gemv.n != n || gemv.k != k) continue;
+      if (!registry.unsupported_reason(gemv, cpu).empty()) continue;
+      std::optional<KernelDesc> gemm;
+      for (const KernelDesc& d : offered)
+        if (d.op == Op::gemm && d.n == n && d.k == k && d.isa == isa && d.backend == gemv.backend &&
+            d.family == gemv.family && d.n_tile == gemv.n_tile && d.k_block == gemv.k_block &&
+            registry.unsupported_reason(d, cpu).empty() && (!gemm || d.m_tile > gemm->m_tile))
+          gemm = d;
+      if (!gemm) continue;
+      return KernelChoice{gemv, *gemm, "kernel library (" + std::string(to_string(isa)) + ")"};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<KernelChoice> choose_kernels(uint32_t n, uint32_t k, int threads, const TuningCache* cache,
                                            KernelRegistry& registry) {
   const CpuInfo& cpu = host_cpu();
@@ -57,14 +84,15 @@ std::optional<KernelChoice> choose_kernels(uint32_t n, uint32_t k, int threads, 
       }
     }
   }
-  for (Isa isa : {Isa::avx512vnni, Isa::avxvnni, Isa::avx2}) {
+  if (std::optional<KernelChoice> c = from_library(n, k, registry, cpu)) return c;
+  for (Isa isa : kIsaPreference) {
     if (!cpu.supports(isa)) continue;
     KernelChoice c;
     c.gemv = default_kernel(Op::gemv, n, k, 1, isa);
     c.gemm = default_kernel(Op::gemm, n, k, 8, isa);
     if (!registry.unsupported_reason(c.gemv, cpu).empty() || !registry.unsupported_reason(c.gemm, cpu).empty())
       continue;
-    c.source = "defaults";
+    c.source = "defaults (" + std::string(to_string(isa)) + " " + std::string(to_string(c.gemv.backend)) + ")";
     return c;
   }
   return std::nullopt;

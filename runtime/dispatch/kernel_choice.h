@@ -1,7 +1,8 @@
 // Which kernel runs a ternary matmul of a given shape on this CPU. The model
 // asks once per weight tensor at load; the answer fixes the packed layout.
-// Order (DESIGN.md): tuned cache -> shipped results -> compiled-in defaults ->
-// reference (no provider can build any candidate).
+// Order (DESIGN.md): tuned cache -> shipped results -> a linked kernel library
+// (`tern gen`, best ISA first) -> compiled-in defaults -> reference (no provider
+// can build any candidate).
 #pragma once
 
 #include <cstdint>
@@ -14,13 +15,17 @@
 
 namespace tern {
 
-// The compiled-in default config for a problem (family mad; the tuner's baseline).
-KernelDesc default_kernel(Op op, uint32_t n, uint32_t k, uint32_t m, Isa isa);
+// The compiled-in default config for a problem (family mad; the tuner's baseline
+// and what `tern gen` compiles when it has no tuned record).
+KernelDesc default_kernel(Op op, uint32_t n, uint32_t k, uint32_t m, Isa isa, Backend backend = Backend::xbyak);
+
+// Kernel ISAs from the most to the least capable, x86 then ARM.
+inline constexpr Isa kIsaPreference[] = {Isa::avx512vnni, Isa::avxvnni, Isa::avx2, Isa::i8mm, Isa::neondot, Isa::neon};
 
 struct KernelChoice {
   KernelDesc gemv;    // m = 1 (decode)
   KernelDesc gemm;    // m > 1 (prefill), same packed layout as gemv
-  std::string source; // "defaults", "tuned cache", ...
+  std::string source; // "defaults (avx2 xbyak)", "tuned (file)", "kernel library (neondot)"
 };
 
 // The prefill size whose tuned gemm config the model packs for.

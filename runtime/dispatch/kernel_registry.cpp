@@ -25,6 +25,14 @@ std::vector<Backend> KernelRegistry::backends() const {
   return out;
 }
 
+std::vector<KernelDesc> KernelRegistry::offered() const {
+  std::lock_guard lock(mu_);
+  std::vector<KernelDesc> out;
+  for (const auto& p : providers_)
+    for (const KernelDesc& d : p->offered()) out.push_back(d);
+  return out;
+}
+
 std::string KernelRegistry::unsupported_reason(const KernelDesc& d, const CpuInfo& cpu) const {
   const KernelProvider* p = provider(d.backend);
   if (!p) return "no " + std::string(to_string(d.backend)) + " backend in this build";

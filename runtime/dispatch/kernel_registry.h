@@ -33,6 +33,9 @@ class KernelProvider {
   virtual std::string unsupported_reason(const KernelDesc& d, const CpuInfo& cpu) const = 0;
   // Throws tern::Error (with the reason) when the desc cannot be built.
   virtual Kernel build(const KernelDesc& d) const = 0;
+  // A provider with a fixed set of kernels (an ahead-of-time library) lists them;
+  // generators that can build any config of their families return nothing.
+  virtual std::vector<KernelDesc> offered() const { return {}; }
 };
 
 class KernelRegistry {
@@ -40,6 +43,8 @@ class KernelRegistry {
   void add(std::unique_ptr<KernelProvider> provider);
   const KernelProvider* provider(Backend b) const;
   std::vector<Backend> backends() const;
+  // Every provider's offered() kernels.
+  std::vector<KernelDesc> offered() const;
   // Empty when some registered provider for d.backend can build d on `cpu`.
   std::string unsupported_reason(const KernelDesc& d, const CpuInfo& cpu = host_cpu()) const;
   // Builds once per desc and returns the cached kernel afterwards. Throws tern::Error.

@@ -55,6 +55,14 @@ class KernelTester {
     return *this;
   }
 
+  // The same checks on a kernel function called directly, bypassing every
+  // provider's "can this CPU run it" gate (tests of that gate only).
+  void test_raw(const KernelDesc& d, KernelFn fn) const {
+    KernelTester t = *this;
+    t.raw_ = fn;
+    t.test(d);
+  }
+
   // Fails the current test (with the seed and a reproducer) on any mismatch.
   void test(KernelDesc d) const {
     d.n = n_;
@@ -89,7 +97,7 @@ class KernelTester {
     std::vector<float> want_f(want.size());
     ref::scale_output(want.data(), m_, n_, w_scale, a_scale.data(), want_f.data());
 
-    Kernel kernel = (registry_ ? *registry_ : kernel_registry()).get(d);
+    Kernel kernel = raw_ ? Kernel{d, raw_, nullptr} : (registry_ ? *registry_ : kernel_registry()).get(d);
     const uint64_t stride = n_ + 3;  // a stride wider than N: rows must land where the stride says
     KernelArgs args{};
     args.weights = packed.data();
@@ -180,6 +188,7 @@ class KernelTester {
   uint32_t n_ = 16, k_ = 256, m_ = 1;
   Fill wfill_ = Fill::random, afill_ = Fill::random;
   KernelRegistry* registry_ = nullptr;
+  KernelFn raw_ = nullptr;
   uint64_t seed_ = 1;
 };
 
