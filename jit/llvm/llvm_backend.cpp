@@ -2,6 +2,7 @@
 
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -62,6 +63,11 @@ class LlvmJit {
     auto jit = llvm::orc::LLJITBuilder().create();
     if (!jit) throw Error("LLVM ORC JIT: " + llvm_error(jit.takeError()));
     jit_ = std::move(*jit);
+    // Kernels may call memset / memcpy (LLVM turns zeroing loops into them): resolve them in this process.
+    auto libc = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+        jit_->getDataLayout().getGlobalPrefix());
+    if (!libc) throw Error("LLVM ORC JIT: " + llvm_error(libc.takeError()));
+    jit_->getMainJITDylib().addGenerator(std::move(*libc));
     // The cache key: what makes an object valid for this process.
     key_ = std::string(LLVM_VERSION_STRING) + "|" + tm_->getTargetTriple().str() + "|" + tm_->getTargetCPU().str() +
            "|" + tm_->getTargetFeatureString().str();
