@@ -630,6 +630,9 @@ TuneReport tune(const std::vector<KernelProblem>& problems, const TuneOptions& o
   if (!o.cache_path.empty()) {
     const std::filesystem::path dir = std::filesystem::path(o.cache_path).parent_path();
     std::error_code ec;
+    // Else the save would take the directory for a corrupt cache and move it aside.
+    if (std::error_code ignored; std::filesystem::is_directory(o.cache_path, ignored))
+      throw Error(o.cache_path + ": is a directory; expected the path of the file to write");
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);
     if (ec || access(dir.empty() ? "." : dir.c_str(), W_OK) != 0)
       throw Error(o.cache_path + ": cannot write into " + (dir.empty() ? std::string(".") : dir.string()) +

@@ -2,6 +2,7 @@
 // tensor bytes pass through a 1 MiB buffer, and the output appears under its real name
 // only after everything was written and synced.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,6 +81,10 @@ int array_depth(const Array& a) {
 }  // namespace
 
 Writer::Writer(std::string path) : path_(std::move(path)) {
+  // Refused before any work: the rename at the end could not replace a directory.
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw Error(path_ + ": is a directory; expected the path of the file to write");
   temp_path_ = path_ + ".tmp." + std::to_string(::getpid());
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw Error(path_ + ": cannot create " + temp_path_ + ": " + std::strerror(errno));

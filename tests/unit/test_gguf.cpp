@@ -798,12 +798,15 @@ TEST_F(GgufFiles, GgufWriterFailsForMissingDirectory) {
 }
 
 TEST_F(GgufFiles, GgufWriterFailsWhenRenameFails) {
-  fs::create_directories(path("taken.gguf/inside"));  // a non-empty directory as target
   {
     Writer w(path("taken.gguf"));
+    fs::create_directories(path("taken.gguf/inside"));  // a non-empty directory appears as target
     expect_error([&] { w.finish(); }, {"taken.gguf", "cannot rename"});
   }
   EXPECT_EQ(files_in_dir(), 1u) << "the temp file is gone, the directory stays";
+  // A directory already there is refused before any work.
+  expect_error([&] { Writer w(path("taken.gguf")); }, {"taken.gguf", "is a directory"});
+  EXPECT_EQ(files_in_dir(), 1u);
 }
 
 TEST_F(GgufFiles, GgufWriterChecksByteCounts) {
