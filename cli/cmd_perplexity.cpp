@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "cli/cli_common.h"
+#include "cli/stdout_io.h"
 #include "runtime/core/error.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/model.h"
@@ -46,7 +47,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-
 
 // -log softmax(row)[target] over row[0..n), in double.
 double negative_log_prob(const float* row, size_t n, int32_t target) {
@@ -197,10 +197,13 @@ int cmd_perplexity(const std::vector<std::string>& args) {
                    pass_s * static_cast<double>(n_chunk) / 60.0);
     }
     std::fprintf(json ? stderr : stdout, "[%zu]%.4f,", c + 1, running.back());
-    std::fflush(json ? stderr : stdout);
+    if (json)
+      std::fflush(stderr);
+    else
+      flush_stdout();
   }
   std::fprintf(json ? stderr : stdout, "\n");
-  std::fflush(stdout);
+  flush_stdout();
   const double eval_s = seconds_since(t_eval);
 
   const double mean = nll / static_cast<double>(count);
@@ -234,7 +237,7 @@ int cmd_perplexity(const std::vector<std::string>& args) {
   } else {
     std::printf("Final estimate: PPL = %.4f\n", ppl);
   }
-  std::fflush(stdout);
+  flush_stdout();
   return 0;
 }
 

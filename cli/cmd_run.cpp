@@ -9,14 +9,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <iostream>
 #include <string>
 #include <thread>
 
 #include "cli/cli_common.h"
+#include "cli/stdout_io.h"
 #include "runtime/core/error.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/model.h"
@@ -34,11 +35,9 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-
+// Streams text as it comes; stops the run at once when stdout cannot take it.
 void emit(const std::string& s) {
-  if (s.empty()) return;
-  std::fwrite(s.data(), 1, s.size(), stdout);
-  std::fflush(stdout);
+  if (!s.empty()) write_stdout(s);
 }
 
 void print_timing(const char* what, double ms, size_t n, const char* unit) {

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "cli/cli_common.h"
+#include "cli/stdout_io.h"
 #include "runtime/core/error.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -29,7 +30,6 @@
 
 namespace tern::cli {
 namespace {
-
 
 std::string invalid_utf8_message(std::string_view s, size_t at) {
   char byte[8];
@@ -43,10 +43,6 @@ std::string read_text_file(const std::string& path) {
   std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (f.bad()) throw Error(path + ": cannot read the text file");
   return text;
-}
-
-void emit(std::string_view s) {
-  if (!s.empty()) std::fwrite(s.data(), 1, s.size(), stdout);
 }
 
 }  // namespace
@@ -130,8 +126,7 @@ int cmd_tokenize(const std::vector<std::string>& args) {
       }
     }
   }
-  emit(out);
-  std::fflush(stdout);
+  write_stdout(out);
   return 0;
 }
 

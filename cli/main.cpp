@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/cli_common.h"
+#include "cli/stdout_io.h"
 #include "runtime/core/error.h"
 
 namespace {
@@ -40,7 +41,10 @@ int main(int argc, char** argv) {
   for (const auto& c : tern::cli::commands()) {
     if (name != c.name) continue;
     try {
-      return c.run(args);
+      const int rc = c.run(args);
+      // Output that never reached stdout is a failure, not a success with a short result.
+      if (rc == 0) tern::cli::flush_stdout();
+      return rc;
     } catch (const tern::cli::UsageError& e) {
       std::cerr << "tern " << name << ": error: " << e.what() << " (see tern " << name << " --help)\n";
       return 2;
