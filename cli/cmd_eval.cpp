@@ -1,12 +1,14 @@
 // tern eval: run tokens through a model and write every position's logits.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bit>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <cstring>
 #include <iostream>
 
 #include "cli/cli_common.h"
@@ -39,29 +41,55 @@ std::vector<int32_t> parse_tokens(const std::string& s) {
   return out;
 }
 
-// Writes to a temporary name beside `path` and renames it into place, so a
-// failure leaves no partial file.
-void write_file_atomically(const std::string& path, const std::vector<float>& data) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(path + ": cannot create " + tmp);
-    f.write(reinterpret_cast<const char*>(data.data()),
-            static_cast<std::streamsize>(data.size() * sizeof(float)));
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw Error(path + ": cannot write " + tmp);
+// The --logits file: created as `<path>.tmp.<pid>` before the model is even loaded, so an
+// unwritable path fails at once rather than after the whole evaluation; renamed onto
+// `path` only when every byte is written and synced. Any failure (disk full included)
+// removes the temporary file and leaves an existing `path` untouched.
+class AtomicOutput {
+ public:
+  explicit AtomicOutput(std::string path)
+      : path_(std::move(path)), temp_(path_ + ".tmp." + std::to_string(::getpid())) {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      throw Error(path_ + ": is a directory; expected the path of the file to write");
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail("cannot create " + temp_);
+  }
+  AtomicOutput(const AtomicOutput&) = delete;
+  AtomicOutput& operator=(const AtomicOutput&) = delete;
+  ~AtomicOutput() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(temp_.c_str());
+  }
+
+  void write_and_commit(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    while (n > 0) {
+      const ssize_t w = ::write(fd_, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w == 0) errno = EIO;  // no progress and no error code: do not spin
+      if (w <= 0) fail("cannot write " + temp_);
+      p += w;
+      n -= static_cast<size_t>(w);
     }
+    if (::fsync(fd_) != 0) fail("cannot sync " + temp_);
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) fail("cannot close " + temp_);
+    if (::rename(temp_.c_str(), path_.c_str()) != 0) fail("cannot rename " + temp_ + " onto it");
+    committed_ = true;
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(path + ": cannot rename the temporary file into place: " + ec.message());
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    const int e = errno;
+    throw Error(path_ + ": " + what + ": " + std::strerror(e));
   }
-}
+
+  std::string path_, temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
 
 }  // namespace
 
@@ -71,7 +99,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   int64_t decode_from = -1;
   uint32_t n_ctx = 0;
   int threads = 1;
-  desc.add_options()("threads,t", po::value(&threads)->default_value(1), "threads")("model,m", po::value(&model_path)->required(), "GGUF model file")(
+  desc.add_options()("threads,t", po::value(&threads)->default_value(1), "threads")(
+      "model,m", po::value(&model_path)->required(), "GGUF model file")(
       "tokens", po::value(&tokens_arg)->required(), "comma-separated token ids, e.g. 1008,811,362")(
       "logits", po::value(&out)->required(), "output: float32 little-endian [n_tokens][n_vocab], row-major")(
       "decode-from", po::value(&decode_from),
@@ -96,7 +125,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   else
     throw UsageError("--kv " + kv + ": expected f16|f32");
   if (vm.count("float-acts")) mo.acts = model::Activations::Float;
-  if (threads < 1 || threads > 1024) throw UsageError("--threads " + std::to_string(threads) + ": expected 1..1024");
+  if (threads < 1 || threads > 1024)
+    throw UsageError("--threads " + std::to_string(threads) + ": expected 1..1024");
   mo.threads = threads;
   size_t batch = tokens.size();
   if (vm.count("decode-from")) {
@@ -106,10 +136,10 @@ int cmd_eval(const std::vector<std::string>& args) {
     batch = static_cast<size_t>(decode_from);
   }
 
+  AtomicOutput output(out);
   const auto t0 = std::chrono::steady_clock::now();
   model::Model model = model::Model::load(model_path, mo);
   for (const std::string& note : model.notes()) std::cerr << "tern eval: " << note << "\n";
-  if (!model.kernels().empty()) std::cerr << "tern eval: " << model.kernels() << "\n";
   model::SessionOptions so;
   so.n_ctx = n_ctx;
   so.threads = threads;
@@ -122,7 +152,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   for (size_t i = batch; i < tokens.size(); ++i) session.eval(&tokens[i], 1, logits.data() + i * V, true);
   const auto t2 = std::chrono::steady_clock::now();
 
-  write_file_atomically(out, logits);
+  output.write_and_commit(logits.data(), logits.size() * sizeof(float));
+  if (!model.kernels().empty()) std::cerr << "tern eval: " << model.kernels() << "\n";
   const double load_s = std::chrono::duration<double>(t1 - t0).count();
   const double eval_s = std::chrono::duration<double>(t2 - t1).count();
   std::fprintf(stderr, "eval: %zu tokens (%zu batched, %zu decoded) in %.3f s, %.1f tokens/s (load %.3f s)\n",

@@ -57,9 +57,17 @@ int cmd_synth(const std::vector<std::string>& args) {
 
   auto start = std::chrono::steady_clock::now();
   Progress progress("synth " + out);
-  model::SynthSummary s = model::synth_model(opt, out, [&](uint64_t done, uint64_t total) {
-    progress.update(done, total, human_bytes(done) + "/" + human_bytes(total));
-  });
+  model::SynthSummary s;
+  try {
+    // The writer streams into `<out>.tmp.<pid>` and renames it onto `out` only when complete:
+    // a failure (a full disk included) removes it and leaves an existing `out` as it was.
+    s = model::synth_model(opt, out, [&](uint64_t done, uint64_t total) {
+      progress.update(done, total, human_bytes(done) + "/" + human_bytes(total));
+    });
+  } catch (...) {
+    progress.finish();  // on a terminal the error then starts a line of its own, not after the bar
+    throw;
+  }
   progress.finish();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "wrote " << out << ": arch " << arch << ", preset " << preset << " (" << shape->n_layer
