@@ -48,8 +48,9 @@ class ModelLoader {
   Model& m_;
   HParams& hp_;
   std::optional<TuningCache> cache_;
-  std::map<std::string, int> sources_;  // where each projection's kernel came from
+  std::map<std::string, int> sources_;       // where each projection's kernel came from
   std::set<std::string, std::less<>> used_;  // tensors the model reads
+  std::set<std::string> failed_pairs_;       // kernel pairs whose build threw (noted once each)
 
   const gguf::TensorInfo* find(const std::string& name) {
     const gguf::TensorInfo* t = f_.find_tensor(name);
@@ -208,17 +209,52 @@ class ModelLoader {
     check_dims(t, {k, n}, meaning);
     TernaryLinear w = ternary_from_tensor(t, f_.name(), extra_scale(proj));
     const ModelOptions& o = m_.options_;
-    if (o.use_kernels && o.acts == Activations::Int8 && w.block == 0) {
-      // Packed right away, so only one tensor's trits are ever unpacked at a time.
-      if (auto choice = choose_kernels(static_cast<uint32_t>(n), static_cast<uint32_t>(k), o.threads,
-                                       cache_ ? &*cache_ : nullptr)) {
-        pack_for_kernels(w, *choice);
-        sources_[choice->source]++;
-      } else {
-        sources_["reference (no kernel provider)"]++;
-      }
-    }
+    // Packed right away, so only one tensor's trits are ever unpacked at a time.
+    if (o.use_kernels && o.acts == Activations::Int8 && w.block == 0) pack(w, n, k);
     return w;
+  }
+
+  // Packs w for the kernels the dispatcher picks. A provider that said it could build a kernel
+  // may still fail to emit it (a JIT failure): then the next choice is used, the dispatcher's
+  // choice without the tuning cache after a tuned record and the reference kernel after that,
+  // and a note says so once per failing kernel pair (the other tensors of that shape skip the
+  // pair without retrying it).
+  void pack(TernaryLinear& w, uint32_t n, uint32_t k) {
+    const int threads = m_.options_.threads;
+    std::optional<KernelChoice> choice = choose_kernels(n, k, threads, cache_ ? &*cache_ : nullptr);
+    if (!choice) {
+      sources_["reference (no kernel provider)"]++;
+      return;
+    }
+    bool defaults_tried = !cache_;
+    std::string failure;
+    while (choice) {
+      const std::string pair = to_name(choice->gemv) + " + " + to_name(choice->gemm);
+      if (!failed_pairs_.count(pair)) {
+        try {
+          pack_for_kernels(w, *choice);  // leaves w unpacked when a build throws
+          sources_[choice->source]++;
+          return;
+        } catch (const Error& e) {
+          failed_pairs_.insert(pair);
+          failure = e.what();
+        }
+      }
+      std::optional<KernelChoice> next;
+      if (!defaults_tried) {
+        defaults_tried = true;
+        next = choose_kernels(n, k, threads, nullptr);
+        if (next && to_name(next->gemv) + " + " + to_name(next->gemm) == pair) next.reset();
+      }
+      if (!failure.empty()) {
+        m_.notes_.push_back("kernel build failed (" + failure + "); the " + std::to_string(k) + "x" +
+                            std::to_string(n) + " (KxN) projections fall back to " +
+                            (next ? next->source : std::string("the reference kernel")));
+        failure.clear();
+      }
+      choice = std::move(next);
+    }
+    sources_["reference (kernel build failed)"]++;
   }
 
   void read_tensors() {
