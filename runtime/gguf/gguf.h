@@ -212,6 +212,11 @@ class File {
   // Throws tern::Error naming the file and the tensor when it is absent.
   const TensorInfo& tensor(std::string_view name) const;
 
+  // Tells the kernel a tensor's bytes are no longer needed (the model packed a copy), so
+  // their pages leave this process's resident set; they are read from the file again if
+  // touched. A file from parse() (memory the caller owns) is left alone. Best effort.
+  void release(const TensorInfo& t) const;
+
  private:
   File() = default;
   friend class Parser;

@@ -511,6 +511,16 @@ File File::open(const std::string& path) {
   return f;
 }
 
+void File::release(const TensorInfo& t) const {
+  if (!mapping_ || t.bytes == 0) return;
+  // Only the pages wholly inside the tensor: a neighbour's bytes stay resident.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(t.data) + t.bytes) / page * page;
+  // MADV_DONTNEED on a read-only private file mapping drops the pages; the file is untouched.
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 // ---- lookups and typed getters ----
 
 namespace {
