@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <cstring>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "runtime/core/error.h"
@@ -114,30 +117,24 @@ void detect_arch(CpuInfo& c) {
   f.amx_int8 = cpu.has(X::tAMX_INT8);
 }
 #elif defined(__aarch64__)
-void detect_arch(CpuInfo& c) {
-  c.arch = "aarch64";
-  unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
-  c.features.neon = hw & HWCAP_ASIMD;
-  c.features.dotprod = hw & HWCAP_ASIMDDP;
-  c.features.sve = hw & HWCAP_SVE;
+static_assert(arm_hwcap::asimd == HWCAP_ASIMD && arm_hwcap::cpuid == HWCAP_CPUID &&
+              arm_hwcap::asimddp == HWCAP_ASIMDDP && arm_hwcap::sve == HWCAP_SVE);
 #ifdef HWCAP2_I8MM
-  c.features.i8mm = hw2 & HWCAP2_I8MM;
-#else
-  (void)hw2;
+static_assert(arm_hwcap::i8mm == HWCAP2_I8MM);
 #endif
+
+void detect_arch(CpuInfo& c) {
+  const uint64_t hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
   std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string key = trim(line.substr(0, colon)), value = trim(line.substr(colon + 1));
-    auto num = [&] { return static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 0)); };
-    if (key == "CPU implementer") c.family = num();
-    if (key == "CPU part") c.model = num();
-    if (key == "CPU revision") c.stepping = num();
-    if (key == "model name" && c.brand.empty()) c.brand = value;
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::optional<uint64_t> midr;
+  if (hw & arm_hwcap::cpuid) {
+    // The kernel (and qemu-user) emulate this EL1 register read for user space.
+    uint64_t v;
+    asm volatile("mrs %0, midr_el1" : "=r"(v));
+    midr = v;
   }
-  c.vendor = c.family == 0x41 ? "arm" : c.family == 0x61 ? "apple" : "arm-" + std::to_string(c.family);
+  c = arm_cpu_info(hw, hw2, text, midr);
 }
 #else
 void detect_arch(CpuInfo& c) { c.arch = "unknown"; }
@@ -155,6 +152,57 @@ std::string slug(const std::string& s) {
   return out;
 }
 
+// MIDR_EL1 implementer codes (Arm ARM, "Main ID Register") tern names.
+std::string arm_vendor(uint32_t implementer) {
+  switch (implementer) {
+    case 0x41: return "arm";
+    case 0x42: return "broadcom";
+    case 0x43: return "cavium";
+    case 0x46: return "fujitsu";
+    case 0x48: return "hisilicon";
+    case 0x4e: return "nvidia";
+    case 0x50: return "apm";
+    case 0x51: return "qualcomm";
+    case 0x53: return "samsung";
+    case 0x61: return "apple";
+    case 0x6d: return "microsoft";
+    case 0xc0: return "ampere";
+  }
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%02x", implementer);
+  return buf;
+}
+
+// Arm's own cores (implementer 0x41) by part number, for `tern info`; not part of the cpu-id.
+std::string arm_core_name(uint32_t implementer, uint32_t part) {
+  if (implementer != 0x41) return "";
+  switch (part) {
+    case 0xd03: return "Cortex-A53";
+    case 0xd05: return "Cortex-A55";
+    case 0xd07: return "Cortex-A57";
+    case 0xd08: return "Cortex-A72";
+    case 0xd09: return "Cortex-A73";
+    case 0xd0a: return "Cortex-A75";
+    case 0xd0b: return "Cortex-A76";
+    case 0xd0c: return "Neoverse-N1";
+    case 0xd0d: return "Cortex-A77";
+    case 0xd40: return "Neoverse-V1";
+    case 0xd41: return "Cortex-A78";
+    case 0xd44: return "Cortex-X1";
+    case 0xd46: return "Cortex-A510";
+    case 0xd47: return "Cortex-A710";
+    case 0xd48: return "Cortex-X2";
+    case 0xd49: return "Neoverse-N2";
+    case 0xd4d: return "Cortex-A715";
+    case 0xd4e: return "Cortex-X3";
+    case 0xd4f: return "Neoverse-V2";
+    case 0xd80: return "Cortex-A520";
+    case 0xd81: return "Cortex-A720";
+    case 0xd82: return "Cortex-X4";
+  }
+  return "";
+}
+
 bool hardware_has(const CpuFeatures& f, Isa isa) {
   switch (isa) {
     case Isa::scalar: return true;
@@ -163,7 +211,8 @@ bool hardware_has(const CpuFeatures& f, Isa isa) {
     case Isa::avx512vnni: return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
     case Isa::neon: return f.neon;
     case Isa::neondot: return f.neon && f.dotprod;
-    case Isa::i8mm: return f.neon && f.i8mm;
+    // Cumulative like the caps: i8mm kernels may use SDOT too (every Armv8.6 core has both).
+    case Isa::i8mm: return f.neon && f.dotprod && f.i8mm;
   }
   return false;
 }
@@ -214,7 +263,54 @@ bool CpuInfo::supports(Isa isa) const {
 
 std::string CpuInfo::isa_class() const { return arch + "-" + std::string(to_string(best_isa())); }
 
+CpuFeatures arm_features(uint64_t hwcap, uint64_t hwcap2) {
+  CpuFeatures f;
+  f.neon = hwcap & arm_hwcap::asimd;
+  f.dotprod = hwcap & arm_hwcap::asimddp;
+  f.sve = hwcap & arm_hwcap::sve;
+  f.i8mm = hwcap2 & arm_hwcap::i8mm;
+  return f;
+}
+
+CpuInfo arm_cpu_info(uint64_t hwcap, uint64_t hwcap2, const std::string& proc_cpuinfo, std::optional<uint64_t> midr) {
+  CpuInfo c;
+  c.arch = "aarch64";
+  c.features = arm_features(hwcap, hwcap2);
+  // The first processor's lines: on big.LITTLE parts the processors differ, and the first is
+  // what every run of this machine reads alike.
+  std::optional<uint32_t> implementer, part, revision;
+  std::istringstream in(proc_cpuinfo);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = trim(line.substr(0, colon)), value = trim(line.substr(colon + 1));
+    const auto num = [&] { return static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 0)); };
+    if (key == "CPU implementer" && !implementer) implementer = num();
+    if (key == "CPU part" && !part) part = num();
+    if (key == "CPU revision" && !revision) revision = num();
+  }
+  if (implementer && part) {
+    c.family = *implementer;
+    c.model = *part;
+    c.stepping = revision.value_or(0);
+  } else if (midr) {
+    c.family = static_cast<uint32_t>((*midr >> 24) & 0xff);
+    c.model = static_cast<uint32_t>((*midr >> 4) & 0xfff);
+    c.stepping = static_cast<uint32_t>(*midr & 0xf);
+  }
+  c.vendor = arm_vendor(c.family);
+  c.brand = arm_core_name(c.family, c.model);
+  return c;
+}
+
 std::string CpuInfo::cpu_id() const {
+  if (arch == "aarch64") {
+    // The part number as MIDR and /proc/cpuinfo spell it.
+    char part[16];
+    std::snprintf(part, sizeof part, "0x%03x", model);
+    return arch + "-" + slug(vendor) + "-" + part + "-" + std::string(to_string(best_isa()));
+  }
   std::string id = arch + "-" + slug(vendor) + "-f" + std::to_string(family) + "m" + std::to_string(model);
   std::string b = slug(brand);
   if (!b.empty()) id += "-" + b;

@@ -35,7 +35,8 @@ struct CpuInfo {
   uint32_t cores = 0;  // logical CPUs online
 
   // Stable cache key: same CPU model and ISA -> same id; no cache sizes or core counts,
-  // which vary between VMs of one machine class.
+  // which vary between VMs of one machine class. x86: arch-vendor-f<family>m<model>-brand-isa;
+  // aarch64: aarch64-<implementer>-<part>-isa, e.g. aarch64-arm-0xd0c-neondot.
   std::string cpu_id() const;
   // Coarser key for the "same ISA class" fallback: arch + best ISA.
   std::string isa_class() const;
@@ -45,6 +46,27 @@ struct CpuInfo {
   bool supports(Isa isa) const;
   friend bool operator==(const CpuInfo&, const CpuInfo&) = default;
 };
+
+// aarch64 detection from its inputs, pure so that tests feed it made-up values on any arch.
+// Bits of the auxiliary vector words AT_HWCAP / AT_HWCAP2 (Linux arch/arm64 uapi asm/hwcap.h).
+namespace arm_hwcap {
+inline constexpr uint64_t asimd = uint64_t{1} << 1;     // AT_HWCAP: Advanced SIMD (NEON)
+inline constexpr uint64_t cpuid = uint64_t{1} << 11;    // AT_HWCAP: MRS of the ID registers is emulated
+inline constexpr uint64_t asimddp = uint64_t{1} << 20;  // AT_HWCAP: SDOT / UDOT
+inline constexpr uint64_t sve = uint64_t{1} << 22;      // AT_HWCAP
+inline constexpr uint64_t i8mm = uint64_t{1} << 13;     // AT_HWCAP2: SMMLA / USDOT
+}  // namespace arm_hwcap
+
+// neon, dotprod, i8mm and sve from AT_HWCAP / AT_HWCAP2.
+CpuFeatures arm_features(uint64_t hwcap, uint64_t hwcap2);
+
+// What an aarch64 Linux CPU is: features from the hwcaps; implementer, part and revision (as
+// family, model, stepping) from /proc/cpuinfo's first "CPU implementer" / "CPU part" /
+// "CPU revision" lines, else from `midr` (MIDR_EL1 read with MRS; qemu-user shows the host's
+// /proc/cpuinfo, with none of those lines). Vendor and brand are names for implementer and part
+// where tern knows them. No caches or core count.
+CpuInfo arm_cpu_info(uint64_t hwcap, uint64_t hwcap2, const std::string& proc_cpuinfo,
+                     std::optional<uint64_t> midr);
 
 // Read once per process and cached. Throws tern::Error when TERN_MAX_ISA names an unknown ISA.
 const CpuInfo& host_cpu();
