@@ -27,7 +27,9 @@
 // overstates a shared memory bus: PEERS.md measured 16-18.5 GB/s for 1 thread and 26-33 GB/s
 // for 2 on this machine class). A model that fits in the caches can exceed 100 %: the
 // roofline is for weights streamed from DRAM.
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,6 +65,7 @@ using Clock = std::chrono::steady_clock;
 
 // ---- read bandwidth with n threads ----
 
+#if defined(__x86_64__)
 __attribute__((target("avx2"))) uint64_t read_slice_avx2(const uint8_t* p, size_t bytes) {
   __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
   for (size_t i = 0; i < bytes; i += 128) {
@@ -74,6 +77,7 @@ __attribute__((target("avx2"))) uint64_t read_slice_avx2(const uint8_t* p, size_
   const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
   return static_cast<uint64_t>(_mm256_extract_epi64(s, 0)) + static_cast<uint64_t>(_mm256_extract_epi64(s, 3));
 }
+#endif
 
 uint64_t read_slice_scalar(const uint8_t* p, size_t bytes) {
   uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -92,7 +96,7 @@ std::atomic<uint64_t> g_sink{0};
 // STREAM reports: the roofline wants what the hardware can do, and on a shared machine the
 // slower passes measure the neighbours (tuner::read_bandwidth_gbs takes the median of 5).
 double read_bandwidth_gbs(int threads) {
-  const bool avx2 = host_cpu().features.avx2;
+  [[maybe_unused]] const bool avx2 = host_cpu().features.avx2;
   const size_t per_thread =
       std::max<size_t>(size_t(256) << 20, 8 * host_cpu().l3_bytes) / threads / 128 * 128;
   const size_t bytes = per_thread * threads;
@@ -110,8 +114,13 @@ double read_bandwidth_gbs(int threads) {
       while (!go.load(std::memory_order_acquire)) {
       }
       const uint8_t* p = buf.get() + static_cast<size_t>(t) * per_thread;
+#if defined(__x86_64__)
       g_sink.fetch_add(avx2 ? read_slice_avx2(p, per_thread) : read_slice_scalar(p, per_thread),
                        std::memory_order_relaxed);
+#else
+      // Elsewhere the portable loop (no SIMD twin yet).
+      g_sink.fetch_add(read_slice_scalar(p, per_thread), std::memory_order_relaxed);
+#endif
     };
     std::vector<std::thread> pool;
     for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);

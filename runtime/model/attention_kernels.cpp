@@ -1,6 +1,8 @@
 #include "runtime/model/attention_kernels.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include "runtime/core/cpu_info.h"
 #include "runtime/ref/fp16.h"
@@ -8,6 +10,7 @@
 namespace tern::model {
 namespace {
 
+#if defined(__x86_64__)
 bool use_avx2() {
   static const bool yes = host_cpu().supports(Isa::avx2) && host_cpu().features.f16c;
   return yes;
@@ -60,30 +63,39 @@ __attribute__((target("avx2,fma,f16c"))) void axpy_f32_avx2(float p, const float
     _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
   for (; i < n; ++i) out[i] += p * v[i];
 }
+#endif  // __x86_64__: elsewhere the generic loops below run
 
 }  // namespace
 
 float dot_f16(const float* q, const uint16_t* k, size_t n) {
+#if defined(__x86_64__)
   if (use_avx2()) return dot_f16_avx2(q, k, n);
+#endif
   float s = 0;
   for (size_t i = 0; i < n; ++i) s += q[i] * ref::f16_to_f32(k[i]);
   return s;
 }
 
 float dot_f32(const float* q, const float* k, size_t n) {
+#if defined(__x86_64__)
   if (use_avx2()) return dot_f32_avx2(q, k, n);
+#endif
   float s = 0;
   for (size_t i = 0; i < n; ++i) s += q[i] * k[i];
   return s;
 }
 
 void axpy_f16(float p, const uint16_t* v, float* out, size_t n) {
+#if defined(__x86_64__)
   if (use_avx2()) return axpy_f16_avx2(p, v, out, n);
+#endif
   for (size_t i = 0; i < n; ++i) out[i] += p * ref::f16_to_f32(v[i]);
 }
 
 void axpy_f32(float p, const float* v, float* out, size_t n) {
+#if defined(__x86_64__)
   if (use_avx2()) return axpy_f32_avx2(p, v, out, n);
+#endif
   for (size_t i = 0; i < n; ++i) out[i] += p * v[i];
 }
 

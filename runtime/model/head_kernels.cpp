@@ -1,6 +1,8 @@
 #include "runtime/model/head_kernels.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -110,6 +112,7 @@ float row_dot_generic(const uint8_t* row, const HeadActs& a, size_t t) {
   }
 }
 
+#if defined(__x86_64__)
 // ---- AVX2 ----
 
 __attribute__((target("avx2,fma,f16c"))) inline int32_t hsum_i32(__m256i v) {
@@ -196,6 +199,7 @@ __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, 
       return row_dot_generic(row, a, t);
   }
 }
+#endif  // __x86_64__
 
 }  // namespace
 
@@ -236,10 +240,14 @@ void head_dot_rows_generic(const uint8_t* rows, size_t row_bytes, const HeadActs
 
 void head_dot_rows(const uint8_t* rows, size_t row_bytes, const HeadActs& a, size_t row_begin, size_t row_end,
                    float* out, size_t out_stride) {
+#if defined(__x86_64__)
   static const bool avx2 = host_cpu().supports(Isa::avx2) && host_cpu().features.f16c;
   if (!avx2) return head_dot_rows_generic(rows, row_bytes, a, row_begin, row_end, out, out_stride);
   for (size_t r = row_begin; r < row_end; ++r)
     for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot_avx2(rows + r * row_bytes, a, t);
+#else
+  head_dot_rows_generic(rows, row_bytes, a, row_begin, row_end, out, out_stride);
+#endif
 }
 
 }  // namespace tern::model

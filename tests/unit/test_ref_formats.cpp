@@ -115,14 +115,22 @@ TEST(RefFp16, F32ToF16OverflowUnderflowAndSpecials) {
   EXPECT_TRUE(f16_is_nan(f32_to_f16(std::bit_cast<float>(0x7f800001u))));
 }
 
-#ifdef __FLT16_MAX__
+#if defined(__aarch64__)
+// g++ 12 has no C++ _Float16 on aarch64; __fp16 is IEEE binary16 there (FCVT, nearest-even).
+using CompilerF16 = __fp16;
+#define TERN_COMPILER_F16 1
+#elif defined(__FLT16_MAX__)
+using CompilerF16 = _Float16;
+#define TERN_COMPILER_F16 1
+#endif
+#ifdef TERN_COMPILER_F16
 // Cross-check against the compiler's own _Float16 conversion on a spread of
 // f32 bit patterns (every exponent, many mantissas).
 TEST(RefFp16, F32ToF16MatchesCompilerFloat16) {
   for (uint64_t bits = 0; bits <= 0xffffffffu; bits += 4093) {
     const float f = std::bit_cast<float>(static_cast<uint32_t>(bits));
     if (std::isnan(f)) continue;
-    const _Float16 c = static_cast<_Float16>(f);
+    const CompilerF16 c = static_cast<CompilerF16>(f);
     ASSERT_EQ(f32_to_f16(f), std::bit_cast<uint16_t>(c)) << std::hex << bits;
   }
 }
