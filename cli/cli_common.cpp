@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "runtime/dispatch/kernel_registry.h"
-#if defined(__x86_64__)
+#ifdef TERN_HAVE_XBYAK
 #include "jit/x86/xbyak_provider.h"
 #endif
 #if TERN_WITH_LLVM
@@ -52,7 +52,7 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 }
 
 void register_backends() {
-#if defined(__x86_64__)
+#ifdef TERN_HAVE_XBYAK
   kernel_registry().add(jit::make_xbyak_provider());
 #endif
 #if TERN_WITH_LLVM

@@ -11,8 +11,10 @@
 #include "runtime/dispatch/kernel_registry.h"
 #include "runtime/threads/thread_pool.h"
 #include "tuner/measure.h"
-#include "tuner/probes.h"
 #include "tuner/search_space.h"
+#ifdef TERN_HAVE_XBYAK
+#include "tuner/probes.h"
+#endif
 
 namespace tern::cli {
 namespace {
@@ -115,6 +117,12 @@ int cmd_kernels(const std::vector<std::string>& args) {
     return 0;
   }
 
+#ifndef TERN_HAVE_XBYAK
+  // The probes that --bench compares against are Xbyak-emitted x86 loops.
+  std::cerr << "tern kernels: error: --bench is not available in this build (it needs the x86 Xbyak JIT, which "
+               "this build does not have)\n";
+  return 2;
+#else
   ThreadPool pool(threads);
   const double bw = tuner::read_bandwidth_gbs(), peak = tuner::int8_peak_gops();
   nlohmann::json records = nlohmann::json::array();
@@ -159,6 +167,7 @@ int cmd_kernels(const std::vector<std::string>& args) {
         }
   if (vm.count("json")) std::cout << records.dump(2) << "\n";
   return 0;
+#endif
 }
 
 }  // namespace tern::cli

@@ -175,6 +175,12 @@ int cmd_tune(const std::vector<std::string>& args) {
                      "  tern tune -m 2b4t.gguf --resume             # finish an interrupted run\n"))
     return 0;
   // clang-format on
+#ifndef TERN_HAVE_XBYAK
+  // Every candidate the tuner walks is an Xbyak-emitted x86 kernel.
+  std::cerr << "tern tune: error: not available in this build (it tunes the x86 Xbyak JIT kernels, which this "
+               "build does not have)\n";
+  return 2;
+#endif
   if (!(budget > 0) || !std::isfinite(budget))
     throw UsageError("--budget " + std::to_string(budget) + ": expected a positive number of seconds");
   if (model.empty() && shapes.empty()) throw UsageError("give a model (-m FILE.gguf) or --shapes KxN,...");

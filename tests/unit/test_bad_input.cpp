@@ -554,8 +554,11 @@ TEST(BadInput, AFullStdoutIsAnError) {
     expect_last_line_error(r, 1, {"cannot write standard output", "No space left on device"}, args);
   }
   // Commands without a check of their own are caught when they return (the reason may be lost).
-  const RunResult r = run("kernels --shapes 256x128", full);
-  expect_last_line_error(r, 1, {"cannot write standard output"}, "kernels");
+  // (Builds without Xbyak list no kernel variants: nothing to write.)
+  if (kHaveXbyak) {
+    const RunResult r = run("kernels --shapes 256x128", full);
+    expect_last_line_error(r, 1, {"cannot write standard output"}, "kernels");
+  }
 }
 
 TEST(BadInput, DiskFullLeavesNoPartialFile) {
