@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test (ctest). This is what CI runs.
+# Then the aarch64 stage (TERN_ARM=0 skips it): scripts/arm-test.sh cross-builds the runtime, the
+# CLI and the unit tests in build-arm64/ and runs them under qemu-aarch64, golden logits included.
 # Then the sanitizer stages (TERN_SANITIZERS=0 skips them):
 #   - every unit test again under ASan+UBSan, built in build-asan/;
 #   - the thread pool and model-with-threads tests under TSan, built in build-tsan/;
 #   - each libFuzzer target for TERN_FUZZ_SECONDS (default 30) s, built with clang in build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+ARM=${TERN_ARM:-1}
+# One apt-get run for both builds when the aarch64 stage is on.
+if [ "$ARM" = 0 ]; then ./scripts/setup.sh; else ./scripts/setup.sh --arm; fi
 ./scripts/build.sh
 (cd "${TERN_BUILD_DIR:-build}" && ctest --output-on-failure -j "$(nproc)" --timeout 600)
+stage() { echo "== $1 ($(date +%T))"; }
+
+# aarch64: cross-built with Debian's g++-aarch64-linux-gnu, run under qemu-user. Builds only
+# tern and the unit test binary (no x86 JIT, LLVM or benchmarks); prints its own wall time.
+if [ "$ARM" != 0 ]; then
+  stage "aarch64 cross build and tests under qemu (build-arm64)"
+  ./scripts/arm-test.sh
+fi
 
 [ "${TERN_SANITIZERS:-1}" = 0 ] && exit 0
 JOBS=${TERN_JOBS:-$(nproc)}
-stage() { echo "== $1 ($(date +%T))"; }
 
 # ASan+UBSan (TERN_SANITIZE=ON) over the whole tree, then every unit test. JIT-emitted kernels
 # are not instrumented (no compiler sees them); everything around them is. No benchmarks (CI

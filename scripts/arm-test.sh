@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The aarch64 build, tested on this x86-64 machine under qemu-user:
+#   1. cross-configures build-arm64/ (cmake/aarch64-linux-gnu.cmake) and builds `tern` and the unit
+#      test binary only (no benchmarks, no x86 JIT, no LLVM);
+#   2. runs the unit tests under qemu-aarch64 (its default CPU, "max": NEON, dotprod, i8mm, SVE);
+#   3. runs the cross-built `tern eval` on the tiny golden models and checks its logits against
+#      llama.cpp's / bitnet.cpp's with the thresholds of tests/unit/test_model.cpp (ModelGolden);
+#   4. checks CPU detection: `tern info --json` under -cpu max, cortex-a76 and cortex-a53;
+#   5. runs the unit tests again as a Cortex-A53 (no dotprod: the NEON-only paths).
+# Environment: TERN_ARM_BUILD_DIR (default build-arm64), TERN_JOBS (build parallelism, default 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+BUILD_DIR=${TERN_ARM_BUILD_DIR:-build-arm64}
+JOBS=${TERN_JOBS:-2}
+SYSROOT=/usr/aarch64-linux-gnu
+QEMU=(qemu-aarch64 -L "$SYSROOT")
+TERN="$BUILD_DIR/cli/tern"
+stage() { echo "== arm: $1 ($(date +%T))"; }
+
+./scripts/setup.sh --arm
+
+stage "cross build ($BUILD_DIR)"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release --no-warn-unused-cli \
+  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null
+# (The static link of the tests warns that gtest's streaming listener, unused, calls getaddrinfo.)
+cmake --build "$BUILD_DIR" -j "$JOBS" --target tern tern_unit_tests
+
+stage "unit tests under qemu-aarch64 (cpu max)"
+(cd "$BUILD_DIR" && ctest --output-on-failure -j "$(nproc)" --timeout 600)
+
+stage "tern eval vs the golden logits"
+golden=$(mktemp -d)
+trap 'rm -rf "$golden"' EXIT
+eval_golden() {  # MODEL OUT [tern eval options]
+  local m=$1 out=$2 tokens
+  shift 2
+  tokens=$(python3 -c 'import json, sys; print(",".join(map(str, json.load(open(sys.argv[1]))["tokens"])))' \
+    "tests/data/tiny-bitnet-$m.json")
+  "${QEMU[@]}" "$TERN" eval -m "tests/data/tiny-bitnet-$m.gguf" --tokens "$tokens" --logits "$out" -t 2 "$@" \
+    >"$golden/log" 2>&1 || { cat "$golden/log" >&2; exit 1; }
+}
+for m in f16 tq2_0 tq1_0 tq2_0-embf16 i2_s; do eval_golden "$m" "$golden/$m.f32"; done
+eval_golden f16 "$golden/f16-float.f32" --float-acts
+python3 - "$golden" <<'EOF'
+# The comparison of tests/unit/test_model.cpp, row by row over [48][1024] logits:
+#   int8 activations ("different but sane", every golden model): cos >= 0.999, max|diff| <= 0.5,
+#   top-1 >= 85 %; float activations on the F16 file ("tight"): cos >= 0.99999, max|diff| <= 0.02,
+#   no argmax flip where the reference's top two differ by more than 0.01, at most one near-tie flip.
+import array, math, sys
+
+out, V = sys.argv[1], 1024
+
+def floats(path):
+    a = array.array("f")
+    with open(path, "rb") as f:
+        a.frombytes(f.read())
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a
+
+def argmax(v):  # the lowest id wins a tie, as in the golden runs
+    best = 0
+    for i in range(1, len(v)):
+        if v[i] > v[best]:
+            best = i
+    return best
+
+def compare(ours, ref):
+    assert len(ours) == len(ref) == 48 * V, (len(ours), len(ref))
+    cos_min, max_diff, top1, clear_flips = 1.0, 0.0, 0, 0
+    for r in range(len(ref) // V):
+        x, y = ours[r * V:(r + 1) * V], ref[r * V:(r + 1) * V]
+        xy = sum(a * b for a, b in zip(x, y))
+        xx, yy = sum(a * a for a in x), sum(b * b for b in y)
+        cos_min = min(cos_min, xy / math.sqrt(xx * yy))
+        max_diff = max(max_diff, max(abs(a - b) for a, b in zip(x, y)))
+        ax, ay = argmax(x), argmax(y)
+        top1 += ax == ay
+        clear_flips += ax != ay and y[ay] - y[ax] > 0.01
+    return cos_min, max_diff, top1, clear_flips, len(ref) // V
+
+failed = False
+def check(name, ours, ref, tight):
+    global failed
+    cos_min, max_diff, top1, clear_flips, rows = compare(floats(ours), floats(ref))
+    if tight:
+        ok = cos_min >= 0.99999 and max_diff <= 0.02 and clear_flips == 0 and top1 + 1 >= rows
+    else:
+        ok = cos_min >= 0.999 and max_diff <= 0.5 and top1 * 100 >= rows * 85
+    failed |= not ok
+    print(f"  {name:<26} cos min {cos_min:.7f}  max|diff| {max_diff:.4f}  top-1 {top1}/{rows}  "
+          f"{'ok' if ok else 'FAILED (' + ('tight' if tight else 'sane') + ' thresholds)'}")
+
+for m in ["f16", "tq2_0", "tq1_0", "tq2_0-embf16", "i2_s"]:
+    check(m + " (int8 acts)", f"{out}/{m}.f32", f"tests/data/tiny-bitnet-{m}.logits.f32", False)
+check("f16 (float acts)", f"{out}/f16-float.f32", "tests/data/tiny-bitnet-f16.logits.f32", True)
+sys.exit(1 if failed else 0)
+EOF
+
+stage "CPU detection under three qemu CPUs"
+# cpu, then the expected dotprod, i8mm and best ISA.
+while read -r cpu dotprod i8mm best; do
+  info=$("${QEMU[@]}" -cpu "$cpu" "$TERN" info --json)
+  got=$(python3 -c 'import json, sys; j = json.load(sys.stdin); i = j["cpu"]["isa"]
+print(str(i["neon"]).lower(), str(i["dotprod"]).lower(), str(i["i8mm"]).lower(), j["best_isa"], j["cpu"]["cpu_id"])' \
+    <<<"$info")
+  echo "  -cpu $cpu: neon dotprod i8mm best cpu-id = $got"
+  [[ "$got" == "true $dotprod $i8mm $best "* ]] || { echo "arm: -cpu $cpu: expected neon true, dotprod $dotprod, i8mm $i8mm, best $best" >&2; exit 1; }
+done <<'EOF'
+max true true i8mm
+cortex-a76 true false neondot
+cortex-a53 false false neon
+EOF
+usable=$(TERN_MAX_ISA=neon "${QEMU[@]}" "$TERN" info --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["usable_isa"])')
+[ "$usable" = neon ] || { echo "arm: TERN_MAX_ISA=neon gave usable ISA $usable" >&2; exit 1; }
+echo "  TERN_MAX_ISA=neon (cpu max): usable ISA neon"
+
+stage "unit tests under qemu-aarch64 -cpu cortex-a53 (no dotprod)"
+# qemu-user reads QEMU_CPU; the tests' own runs of tern (qemu-aarch64 ... tern) inherit it.
+(cd "$BUILD_DIR" && QEMU_CPU=cortex-a53 ctest --output-on-failure -j "$(nproc)" --timeout 600)
+
+echo "== arm: passed in $(($(date +%s) - start)) s"
