@@ -64,9 +64,9 @@ int cmd_kernels(const std::vector<std::string>& args) {
   desc.add_options()
       ("family", po::value(&family)->default_value("all"), "mad | lut | all")
       ("isa", po::value(&isa), "only this ISA (default: every ISA this CPU runs)")
+      ("backend", po::value(&backend)->default_value("xbyak"), "xbyak | llvm | all (all: side by side)")
       ("shapes", po::value(&shapes)->default_value("2560x2560,2560x640,2560x6912,6912x2560"), "KxN list (K inputs, N outputs)")
       ("m", po::value(&ms)->default_value("1"), "token counts, e.g. 1,8,128")
-      ("backend", po::value(&backend)->default_value("xbyak"), "xbyak | llvm | all (all: side by side)")
       ("bench", "time the default config of each family (with --all: every variant)")
       ("all", "with --bench: every variant, not only the defaults")
       ("threads,t", po::value(&threads)->default_value(1), "threads for --bench")
@@ -82,12 +82,12 @@ int cmd_kernels(const std::vector<std::string>& args) {
   if (threads < 1 || threads > 1024) throw UsageError("--threads " + std::to_string(threads) + ": expected 1..1024");
   if (family != "all" && family != "mad" && family != "lut") throw UsageError("--family " + family + ": expected mad|lut|all");
   if (weights != "hot" && weights != "cold" && weights != "both") throw UsageError("--weights " + weights + ": expected hot|cold|both");
-  register_backends();
-  const std::vector<Shape> shape_list = parse_shapes(shapes);
   std::vector<Backend> backends;
   for (Backend b : {Backend::xbyak, Backend::llvm})
     if (backend == "all" || to_string(b) == backend) backends.push_back(b);
   if (backends.empty()) throw UsageError("--backend " + backend + ": expected xbyak|llvm|all");
+  register_backends();
+  const std::vector<Shape> shape_list = parse_shapes(shapes);
   const std::vector<int> ms_parsed = parse_int_list(ms, "m", 1, 4096);
   const std::vector<uint32_t> m_list(ms_parsed.begin(), ms_parsed.end());
   const std::vector<Isa> isas = usable_isas(isa);
@@ -139,6 +139,7 @@ int cmd_kernels(const std::vector<std::string>& args) {
             tuner::Problem p{m == 1 ? Op::gemv : Op::gemm, s.n, s.k, m, i, b};
             KernelDesc def = tuner::default_config(p);
             def.family = f;
+            def.backend = b;
             descs = kernel_registry().unsupported_reason(def).empty() ? std::vector<KernelDesc>{def}
                                                                       : std::vector<KernelDesc>(descs.begin(), descs.begin() + std::min<size_t>(1, descs.size()));
           }
@@ -147,7 +148,6 @@ int cmd_kernels(const std::vector<std::string>& args) {
               if ((cold && weights == "hot") || (!cold && weights == "cold")) continue;
               Kernel k = kernel_registry().get(d);
               tuner::Workload w(d, cold, 1);
-            def.backend = b;
               if (std::string bad = w.verify(k, pool); !bad.empty())
                 throw Error("kernel " + to_name(d) + " computes wrong results: " + bad);
               tuner::Timing t = tuner::time_kernel(k, w, pool, 0.2, 10);

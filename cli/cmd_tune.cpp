@@ -192,16 +192,16 @@ int cmd_tune(const std::vector<std::string>& args) {
   opt.seed = seed;
   opt.resume = vm.count("resume") > 0;
   if (family != "all") opt.families = {family == "mad" ? Family::mad : Family::lut};
+  if (backend != "all") {
+    if (backend != "xbyak" && backend != "llvm") throw UsageError("--backend " + backend + ": expected xbyak|llvm|all");
+    opt.backends = {backend == "xbyak" ? Backend::xbyak : Backend::llvm};
+  }
   if (!isa.empty()) {
     bool known = false;
     for (Isa i : EnumValues<Isa>::all)
       if (to_string(i) == isa) {
         known = true;
         if (!host_cpu().supports(i))
-  if (backend != "all") {
-    if (backend != "xbyak" && backend != "llvm") throw UsageError("--backend " + backend + ": expected xbyak|llvm|all");
-    opt.backends = {backend == "xbyak" ? Backend::xbyak : Backend::llvm};
-  }
           throw UsageError("--isa " + isa + ": this CPU (or TERN_MAX_ISA) cannot run it");
         opt.isas = {i};
       }
@@ -255,12 +255,6 @@ int cmd_tune(const std::vector<std::string>& args) {
     std::cout << j.dump(2) << "\n";
   } else {
     print_table(rep, budget);
-  for (const auto& r : rep.problems)
-    if (r.status == tuner::ProblemResult::Status::failed ||
-        r.status == tuner::ProblemResult::Status::no_candidate) {
-      std::cerr << "tern tune: error: " << to_string(r.problem) << ": " << r.note << "\n";
-      return 1;
-    }
 #if TERN_WITH_LLVM
     if (llvm.compiled + llvm.cache_hits > 0)
       std::printf("\nLLVM %s: %llu kernels compiled in %.2f s (%.1f ms each), %llu loaded from the object cache in "
@@ -271,6 +265,12 @@ int cmd_tune(const std::vector<std::string>& args) {
                   llvm.cache_hits ? llvm.cache_load_ns / 1e6 / llvm.cache_hits : 0.0);
 #endif
   }
+  for (const auto& r : rep.problems)
+    if (r.status == tuner::ProblemResult::Status::failed ||
+        r.status == tuner::ProblemResult::Status::no_candidate) {
+      std::cerr << "tern tune: error: " << to_string(r.problem) << ": " << r.note << "\n";
+      return 1;
+    }
   return 0;
 }
 
