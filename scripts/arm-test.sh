@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The aarch64 build, tested on this x86-64 machine under qemu-user:
-#   1. cross-configures build-arm64/ (cmake/aarch64-linux-gnu.cmake) and builds `tern` and the unit
-#      test binary only (no benchmarks, no x86 JIT, no LLVM);
+#   0. generates the aarch64 kernel library with the host's `tern gen` (LLVM): NEON and NEON dotprod
+#      kernels of the tiny golden models' shapes plus two shapes with odd tails, for a Cortex-A76;
+#   1. cross-configures build-arm64/ (cmake/aarch64-linux-gnu.cmake) with that library linked in
+#      (-DTERN_AOT_DIR) and builds `tern` and the unit test binary only (no benchmarks, no x86 JIT,
+#      no LLVM at run time);
 #   2. runs the unit tests under qemu-aarch64 (its default CPU, "max": NEON, dotprod, i8mm, SVE);
 #   3. runs the cross-built `tern eval` on the tiny golden models and checks its logits against
 #      llama.cpp's / bitnet.cpp's with the thresholds of tests/unit/test_model.cpp (ModelGolden);
 #   4. checks CPU detection: `tern info --json` under -cpu max, cortex-a76 and cortex-a53;
-#   5. runs the unit tests again as a Cortex-A53 (no dotprod: the NEON-only paths).
-# Environment: TERN_ARM_BUILD_DIR (default build-arm64), TERN_JOBS (build parallelism, default 2).
+#   5. runs the unit tests again as a Cortex-A53 (no dotprod: the NEON-only paths), then proves the
+#      gating is real: a dotprod kernel called directly dies of SIGILL there, while the dispatcher,
+#      which knows the CPU lacks dotprod, picks the library's NEON kernels.
+# Environment: TERN_ARM_BUILD_DIR (default build-arm64), TERN_JOBS (build parallelism, default 2),
+# TERN_HOST_TERN (the host's tern with LLVM, for `tern gen`; default build/cli/tern).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -20,9 +26,16 @@ stage() { echo "== arm: $1 ($(date +%T))"; }
 
 ./scripts/setup.sh --arm
 
+stage "aarch64 kernel library (tern gen on the host)"
+HOST_TERN=${TERN_HOST_TERN:-build/cli/tern}
+[ -x "$HOST_TERN" ] || { echo "arm: $HOST_TERN is missing: build the host first (scripts/build.sh)" >&2; exit 1; }
+AOT_DIR="$PWD/$BUILD_DIR-kernels"
+"$HOST_TERN" gen --target aarch64-linux-gnu --cpu cortex-a76 -m tests/data/tiny-bitnet-tq2_0.gguf \
+  --shapes 300x37,1000x64 -o "$AOT_DIR"
+
 stage "cross build ($BUILD_DIR)"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release --no-warn-unused-cli \
-  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null
+  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DTERN_AOT_DIR="$AOT_DIR" >/dev/null
 # (The static link of the tests warns that gtest's streaming listener, unused, calls getaddrinfo.)
 cmake --build "$BUILD_DIR" -j "$JOBS" --target tern tern_unit_tests
 
@@ -39,6 +52,7 @@ eval_golden() {  # MODEL OUT [tern eval options]
     "tests/data/tiny-bitnet-$m.json")
   "${QEMU[@]}" "$TERN" eval -m "tests/data/tiny-bitnet-$m.gguf" --tokens "$tokens" --logits "$out" -t 2 "$@" \
     >"$golden/log" 2>&1 || { cat "$golden/log" >&2; exit 1; }
+  cp "$golden/log" "$golden/$(basename "$out" .f32).log"
 }
 for m in f16 tq2_0 tq1_0 tq2_0-embf16 i2_s; do eval_golden "$m" "$golden/$m.f32"; done
 eval_golden f16 "$golden/f16-float.f32" --float-acts
@@ -97,6 +111,12 @@ for m in ["f16", "tq2_0", "tq1_0", "tq2_0-embf16", "i2_s"]:
 check("f16 (float acts)", f"{out}/f16-float.f32", "tests/data/tiny-bitnet-f16.logits.f32", True)
 sys.exit(1 if failed else 0)
 EOF
+# The ternary projections ran on the library's dotprod kernels (qemu's default CPU has dotprod).
+for m in tq2_0 tq1_0 i2_s; do
+  grep -q "kernel library (neondot)" "$golden/$m.log" ||
+    { echo "arm: tern eval on $m did not use the library's neondot kernels:" >&2; cat "$golden/$m.log" >&2; exit 1; }
+done
+echo "  $(grep -o 'kernels:.*' "$golden/tq2_0.log")"
 
 stage "CPU detection under three qemu CPUs"
 # cpu, then the expected dotprod, i8mm and best ISA.
@@ -119,5 +139,34 @@ echo "  TERN_MAX_ISA=neon (cpu max): usable ISA neon"
 stage "unit tests under qemu-aarch64 -cpu cortex-a53 (no dotprod)"
 # qemu-user reads QEMU_CPU; the tests' own runs of tern (qemu-aarch64 ... tern) inherit it.
 (cd "$BUILD_DIR" && QEMU_CPU=cortex-a53 ctest --output-on-failure -j "$(nproc)" --timeout 600)
+
+stage "feature gating: a dotprod kernel on a Cortex-A53"
+# Called directly (TERN_AOT_FORCE_ISA bypasses the provider's check), the kernel must trap...
+set +e
+TERN_AOT_FORCE_ISA=neondot "${QEMU[@]}" -cpu cortex-a53 "$BUILD_DIR/tests/tern_unit_tests" \
+  --gtest_filter='AotLibrary.ForcedRunOfAKernelTheCpuLacks' >"$golden/forced.log" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 132 ] || { echo "arm: a dotprod kernel on a Cortex-A53 exited $rc, expected SIGILL (132)" >&2
+                       cat "$golden/forced.log" >&2; exit 1; }
+echo "  a dotprod kernel called directly on cortex-a53: SIGILL, as it must"
+# ...while the dispatcher, told by the CPU (or by TERN_MAX_ISA) that there is no dotprod, picks NEON.
+tokens=$(python3 -c 'import json, sys; print(",".join(map(str, json.load(open(sys.argv[1]))["tokens"])))' \
+  tests/data/tiny-bitnet-tq2_0.json)
+for how in cortex-a53 TERN_MAX_ISA=neon; do
+  if [ "$how" = cortex-a53 ]; then
+    "${QEMU[@]}" -cpu cortex-a53 "$TERN" eval -m tests/data/tiny-bitnet-tq2_0.gguf --tokens "$tokens" \
+      --logits "$golden/neon.f32" -t 2 >"$golden/neon.log" 2>&1
+  else
+    TERN_MAX_ISA=neon "${QEMU[@]}" "$TERN" eval -m tests/data/tiny-bitnet-tq2_0.gguf --tokens "$tokens" \
+      --logits "$golden/neon.f32" -t 2 >"$golden/neon.log" 2>&1
+  fi
+  grep -q "kernel library (neon)" "$golden/neon.log" ||
+    { echo "arm: with $how the dispatcher did not pick the NEON kernels:" >&2; cat "$golden/neon.log" >&2; exit 1; }
+  # Both kernels are exact, so the logits are the same bit for bit.
+  cmp -s "$golden/neon.f32" "$golden/tq2_0.f32" ||
+    { echo "arm: NEON and dotprod kernels gave different logits" >&2; exit 1; }
+  echo "  $how: $(grep -o 'kernels:.*' "$golden/neon.log"); logits identical to the dotprod run"
+done
 
 echo "== arm: passed in $(($(date +%s) - start)) s"
