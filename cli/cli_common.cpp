@@ -1,11 +1,14 @@
 #include "cli/cli_common.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
+#include "runtime/core/error.h"
 #include "runtime/dispatch/kernel_registry.h"
+#include "runtime/gguf/gguf.h"
 #ifdef TERN_HAVE_XBYAK
 #include "jit/x86/xbyak_provider.h"
 #endif
@@ -63,6 +66,23 @@ void register_backends() {
   // The kernel library linked into this build (-DTERN_AOT_DIR): preferred over the defaults.
   kernel_registry().add(make_aot_provider(tern_aot_kernels, tern_aot_kernel_count));
 #endif
+}
+
+std::vector<tuner::Shape> shapes_from_options(const std::string& shapes, const std::string& model) {
+  std::vector<tuner::Shape> out;
+  if (!shapes.empty()) {
+    try {
+      out = tuner::parse_shapes(shapes);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--shapes: ") + e.what());
+    }
+  }
+  if (!model.empty()) {
+    gguf::File file = gguf::File::open(model);  // tensor infos only; nothing is loaded
+    for (const tuner::Shape& s : tuner::model_shapes(file))
+      if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  }
+  return out;
 }
 
 std::vector<int> parse_int_list(const std::string& s, const char* option, int lo, int hi) {

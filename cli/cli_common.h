@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tuner/tune.h"
+
 namespace tern::cli {
 
 namespace po = boost::program_options;
@@ -36,6 +38,10 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 
 // A comma-separated list of integers in lo..hi ("1,2,8"); UsageError naming the option otherwise.
 std::vector<int> parse_int_list(const std::string& s, const char* option, int lo, int hi);
+
+// The matmul shapes of --shapes (a KxN list) and then of -m (a GGUF model's projections), each
+// once, in that order. UsageError for a bad list; tern::Error for a bad model file.
+std::vector<tuner::Shape> shapes_from_options(const std::string& shapes, const std::string& model);
 
 // "1.5 MiB"
 std::string human_bytes(uint64_t bytes);

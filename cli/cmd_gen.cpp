@@ -7,7 +7,6 @@
 #include "runtime/core/error.h"
 #include "runtime/dispatch/kernel_choice.h"
 #include "runtime/dispatch/tuning_cache.h"
-#include "runtime/gguf/gguf.h"
 #include "tuner/tune.h"
 #if TERN_WITH_LLVM
 #include "codegen/llvm/aot.h"
@@ -65,19 +64,7 @@ int cmd_gen(const std::vector<std::string>& args) {
     isas = chosen;
   }
 
-  std::vector<tuner::Shape> shape_list;
-  if (!shapes.empty()) {
-    try {
-      shape_list = tuner::parse_shapes(shapes);
-    } catch (const Error& e) {
-      throw UsageError(std::string("--shapes: ") + e.what());
-    }
-  }
-  if (!model.empty()) {
-    gguf::File file = gguf::File::open(model);
-    for (const tuner::Shape& s : tuner::model_shapes(file))
-      if (std::find(shape_list.begin(), shape_list.end(), s) == shape_list.end()) shape_list.push_back(s);
-  }
+  const std::vector<tuner::Shape> shape_list = shapes_from_options(shapes, model);
   std::vector<KernelDesc> descs;
   // The runtime's compiled-in defaults (choose_kernels) with backend aot: gemv and the gemm of its layout.
   for (const tuner::Shape& s : shape_list)

@@ -209,19 +209,7 @@ int cmd_tune(const std::vector<std::string>& args) {
   }
   const std::vector<uint32_t> m_list = parse_list(ms, "m", 65536);
   const std::vector<uint32_t> t_list = parse_list(threads_list, "threads", 1024);
-  std::vector<tuner::Shape> shape_list;
-  if (!shapes.empty()) {
-    try {
-      shape_list = tuner::parse_shapes(shapes);
-    } catch (const Error& e) {
-      throw UsageError(std::string("--shapes: ") + e.what());
-    }
-  }
-  if (!model.empty()) {
-    gguf::File file = gguf::File::open(model);  // tensor infos only; nothing is loaded
-    for (const tuner::Shape& s : tuner::model_shapes(file))
-      if (std::find(shape_list.begin(), shape_list.end(), s) == shape_list.end()) shape_list.push_back(s);
-  }
+  const std::vector<tuner::Shape> shape_list = shapes_from_options(shapes, model);
   opt.cache_path = output.empty() ? tuning_file(default_cache_dir(), host_cpu()) : output;
 
   register_backends();

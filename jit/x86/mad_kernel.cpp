@@ -32,23 +32,13 @@ int register_count(Isa isa) { return isa == Isa::avx512vnni ? 32 : 16; }
 std::string mad_unsupported_reason(const KernelDesc& d, const CpuInfo& cpu) {
   if (d.family != Family::mad) return "not the mad family";
   if (d.backend != Backend::xbyak) return "not the xbyak backend";
-  if (d.weights != WeightFormat::t2 || d.act != DType::i8 || d.out != DType::f32 || d.acc != DType::i32 ||
-      d.scale != ScaleGranularity::tensor)
-    return "mad kernels take t2 weights, i8 activations, int32 accumulation, f32 output, one scale";
   if (d.isa != Isa::avx2 && d.isa != Isa::avxvnni && d.isa != Isa::avx512vnni) return "not an x86 ISA";
   if (!cpu.supports(d.isa)) return "this CPU (or TERN_MAX_ISA) does not allow " + std::string(to_string(d.isa));
-  if (d.n == 0 || d.k == 0) return "the desc needs its N and K (kernels are specialised to K)";
-  if (d.lut_group != 0 || d.lut_entry != DType::i8) return "lut parameters on a mad kernel";
-  if (d.unroll == 0 || d.m_tile == 0 || d.accumulators == 0 || d.n_tile == 0) return "a zero tile parameter";
-  if (d.n_tile % d.unroll != 0) return "n_tile must be a multiple of unroll";
-  if (d.op == Op::gemv && d.m_tile != 1) return "gemv kernels have m_tile 1";
-  const uint32_t group = 4 * vector_bytes(d.isa);
-  if (d.k_block % group != 0) return "k_block must be a multiple of " + std::to_string(group);
+  if (std::string why = mad_config_reason(d); !why.empty()) return why;
   const bool vnni = d.isa != Isa::avx2;
   if (plan_registers(vnni, d.unroll, d.m_tile, d.accumulators).total > register_count(d.isa))
     return "unroll x m_tile x accumulators needs more vector registers than " + std::string(to_string(d.isa)) + " has";
   if (size_t(d.n_tile) * d.m_tile * vector_bytes(d.isa) > 64 * 1024) return "n_tile x m_tile partial sums exceed 64 KiB";
-  if (uint64_t(d.m_tile) * (d.k + group) > (1u << 30)) return "K too large";
   return {};
 }
 

@@ -45,6 +45,21 @@ uint64_t PackedLayout::lut_unit_offset(uint64_t row, uint64_t k0) const {
          vec * lut_vector_block_bytes(len) + (k0 - kb) / unit_elems * unit_bytes;
 }
 
+std::string mad_config_reason(const KernelDesc& d) {
+  if (d.weights != WeightFormat::t2 || d.act != DType::i8 || d.out != DType::f32 || d.acc != DType::i32 ||
+      d.scale != ScaleGranularity::tensor)
+    return "mad kernels take t2 weights, i8 activations, int32 accumulation, f32 output, one scale";
+  if (d.n == 0 || d.k == 0) return "the desc needs its N and K (kernels are specialised to K)";
+  if (d.lut_group != 0 || d.lut_entry != DType::i8) return "lut parameters on a mad kernel";
+  if (d.unroll == 0 || d.m_tile == 0 || d.accumulators == 0 || d.n_tile == 0) return "a zero tile parameter";
+  if (d.n_tile % d.unroll != 0) return "n_tile must be a multiple of unroll";
+  if (d.op == Op::gemv && d.m_tile != 1) return "gemv kernels have m_tile 1";
+  const uint32_t group = 4 * vector_bytes(d.isa);
+  if (d.k_block % group != 0) return "k_block must be a multiple of " + std::to_string(group);
+  if (uint64_t(d.m_tile) * (d.k + group) > (1u << 30)) return "K too large";
+  return {};
+}
+
 static uint64_t round_up(uint64_t x, uint64_t m) { return (x + m - 1) / m * m; }
 
 namespace {

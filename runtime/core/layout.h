@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "runtime/core/kernel_desc.h"
 
@@ -87,5 +88,11 @@ uint32_t vector_bytes(Isa isa);
 // config (n_tile 0, k_block not a multiple of the group / unit, lut: g not 2..4,
 // n_tile not a multiple of the vector width).
 PackedLayout layout_of(const KernelDesc& d);
+
+// What every mad-family kernel, whatever its backend, needs of a desc (the types, a shape,
+// consistent tile parameters, K blocks of whole groups): empty when d is a well-formed mad
+// config for its ISA's vector width, else a short reason. Backends add their own limits
+// (registers, ISAs) and the CPU check.
+std::string mad_config_reason(const KernelDesc& d);
 
 }  // namespace tern
