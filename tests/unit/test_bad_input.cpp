@@ -676,27 +676,7 @@ TEST(BadInput, ForeignAndFutureSchemaCachesAreSkippedWithOneWarning) {
 
 // ---- a JIT failure -------------------------------------------------------------------------
 
-// Sets (or unsets, with nullptr) an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using test::ScopedEnv;
 
 #if defined(__x86_64__)
 // The `template` backend, stood in by Xbyak: it accepts what Xbyak accepts, and while

@@ -7,26 +7,12 @@
 
 #include "runtime/core/cpu_info.h"
 #include "runtime/core/error.h"
+#include "test_helpers.h"
 
 namespace tern {
 namespace {
 
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    if (value) setenv(name, value, 1); else unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_) setenv(name_, old_.c_str(), 1); else unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
+using test::ScopedEnv;
 
 TEST(CpuInfo, DetectsThisMachine) {
   CpuInfo c = detect_cpu();
