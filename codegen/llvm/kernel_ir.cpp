@@ -105,8 +105,7 @@ class MadEmitter {
     fn_->addFnAttr(llvm::Attribute::NoUnwind);
     fn_->addParamAttr(0, llvm::Attribute::NoAlias);
 
-    entry_ = BasicBlock::Create(c_, "entry", fn_);
-    b_.SetInsertPoint(entry_);
+    b_.SetInsertPoint(BasicBlock::Create(c_, "entry", fn_));
     load_args(fn_->getArg(0));
     for (int s = 0; s < d_.accumulators; ++s)
       for (int r = 0; r < d_.unroll; ++r)
@@ -196,13 +195,12 @@ class MadEmitter {
         for_range(tile_row, tile_end, U, [&](Value* row) { body(row, b_.CreateSub(row, tile_row)); });
       };
       const uint64_t full_blocks = l_.k_padded / l_.k_block, tail = l_.k_padded % l_.k_block;
-      auto block = [&](Value* kb, uint64_t len, bool first) {
-        each_chunk([&](Value* row, Value* in_tile) {
-          (void)row;
+      auto block = [&](Value* kb, uint64_t len) {
+        each_chunk([&](Value* /*row*/, Value* in_tile) {
           // The block's rows sit one after another, len / 4 bytes each (layout.h).
           Value* base = b_.CreateAdd(tile_base, b_.CreateMul(kb, b_.getInt64(l_.n_tile / 4)));
           base = b_.CreateAdd(base, b_.CreateMul(in_tile, b_.getInt64(len / 4)));
-          load_partials(in_tile, tokens, first);
+          load_partials(in_tile, tokens);
           groups(base, kb, len, act_rows, tokens);
           store_partials(in_tile, tokens);
         });
@@ -214,12 +212,9 @@ class MadEmitter {
                       llvm::MaybeAlign(16));
       if (full_blocks > 0)
         for_range(b_.getInt64(0), b_.getInt64(full_blocks * l_.k_block), l_.k_block,
-                  [&](Value* kb) { block(kb, l_.k_block, false); });
-      if (tail) block(b_.getInt64(full_blocks * l_.k_block), tail, false);
-      each_chunk([&](Value* row, Value* in_tile) {
-        load_partials(in_tile, tokens, false);
-        finish_rows(row, t0, tokens);
-      });
+                  [&](Value* kb) { block(kb, l_.k_block); });
+      if (tail) block(b_.getInt64(full_blocks * l_.k_block), tail);
+      each_chunk([&](Value* row, Value* in_tile) { finish_rows(row, in_tile, t0, tokens); });
     });
   }
 
@@ -231,12 +226,13 @@ class MadEmitter {
     return b_.CreateGEP(acc_ty_, partial_, index);
   }
 
-  void load_partials(Value* in_tile, int tokens, bool zero) {
+  // Set 0 continues from the tile's partial sums; the other sets start from zero.
+  void load_partials(Value* in_tile, int tokens) {
     for (int s = 0; s < d_.accumulators; ++s)
       for (int r = 0; r < d_.unroll; ++r)
         for (int t = 0; t < tokens; ++t) {
-          Value* v = (zero || s > 0) ? llvm::Constant::getNullValue(acc_ty_)
-                                     : static_cast<Value*>(b_.CreateLoad(acc_ty_, partial_slot(in_tile, r, t)));
+          Value* v = s > 0 ? llvm::Constant::getNullValue(acc_ty_)
+                           : static_cast<Value*>(b_.CreateLoad(acc_ty_, partial_slot(in_tile, r, t)));
           b_.CreateStore(v, acc_slot(s, r, t));
         }
   }
@@ -329,7 +325,6 @@ class MadEmitter {
         return acc;
       }
       case Isa::neon: {
-        auto* v8 = llvm::FixedVectorType::get(i8_, 8);
         auto* v8x16 = llvm::FixedVectorType::get(i16_, 8);
         Value* s16 = nullptr;
         for (int p = 0; p < 4; ++p)
@@ -337,7 +332,6 @@ class MadEmitter {
             Value* prod = call(llvm::Intrinsic::aarch64_neon_smull, {slice(codes[p], h, 8), slice(a[p], h, 8)}, {v8x16});
             s16 = s16 ? b_.CreateAdd(s16, prod) : prod;
           }
-        (void)v8;
         return b_.CreateAdd(acc, call(llvm::Intrinsic::aarch64_neon_saddlp, {s16}, {acc_ty_, v8x16}));
       }
       default:
@@ -345,8 +339,8 @@ class MadEmitter {
     }
   }
 
-  // Reduce, fold the code offset, store rows that are in range.
-  void finish_rows(Value* row, Value* t0, int tokens) {
+  // Reduce the tile's partial sums, fold the code offset, store rows that are in range.
+  void finish_rows(Value* row, Value* in_tile, Value* t0, int tokens) {
     Function* reduce = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::vector_reduce_add, {acc_ty_});
     for (int r = 0; r < d_.unroll; ++r) {
       Value* row_r = b_.CreateAdd(row, b_.getInt64(r));
@@ -355,8 +349,7 @@ class MadEmitter {
       b_.CreateCondBr(b_.CreateICmpULT(row_r, row_end_), store, next);
       b_.SetInsertPoint(store);
       for (int t = 0; t < tokens; ++t) {
-        Value* sum = b_.CreateLoad(acc_ty_, acc_slot(0, r, t));
-        for (int s = 1; s < d_.accumulators; ++s) sum = b_.CreateAdd(sum, b_.CreateLoad(acc_ty_, acc_slot(s, r, t)));
+        Value* sum = b_.CreateLoad(acc_ty_, partial_slot(in_tile, r, t));  // the sets, summed
         Value* token = b_.CreateAdd(t0, b_.getInt64(t));
         Value* total = b_.CreateSub(b_.CreateCall(reduce, {sum}),
                                     b_.CreateLoad(i32_, b_.CreateGEP(i32_, act_sum_, token)), "dot");
@@ -392,7 +385,6 @@ class MadEmitter {
   llvm::FixedVectorType *wvec_, *acc_ty_;
   llvm::StructType* args_ty_ = nullptr;
   Function* fn_ = nullptr;
-  BasicBlock* entry_ = nullptr;
   std::vector<Value*> acc_;
   Value* partial_ = nullptr;
   Value *weights_ = nullptr, *act_ = nullptr, *act_scale_ = nullptr, *act_sum_ = nullptr, *out_ = nullptr,
