@@ -20,6 +20,9 @@
 // registers, and the constant trip counts (K, the tile) let LLVM unroll.
 #include "codegen/llvm/kernel_ir.h"
 
+#include "codegen/llvm/ir_emitter.h"
+#include "codegen/llvm/lut_ir.h"
+
 #include <llvm/IR/BasicBlock.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/DerivedTypes.h>
@@ -57,7 +60,8 @@ IsaAttributes isa_attributes(Isa isa) {
 }
 
 std::string ir_unsupported_reason(const KernelDesc& d) {
-  if (d.family != Family::mad) return "the LLVM backend has only the mad family";
+  if (d.family == Family::lut) return lut_ir_unsupported_reason(d);
+  if (d.family != Family::mad) return "no LLVM builder for the " + std::string(to_string(d.family)) + " family";
   if (!is_x86(d.isa) && d.isa != Isa::neon && d.isa != Isa::neondot)
     return "no LLVM mad kernel for " + std::string(to_string(d.isa));
   if (std::string why = mad_config_reason(d); !why.empty()) return why;
@@ -75,38 +79,17 @@ using llvm::IRBuilder;
 using llvm::Type;
 using llvm::Value;
 
-class MadEmitter {
+class MadEmitter : public IrEmitter {
  public:
-  MadEmitter(llvm::Module& m, const KernelDesc& d, const std::string& tune_cpu)
-      : m_(m), c_(m.getContext()), b_(c_), d_(d), l_(layout_of(d)), tune_cpu_(tune_cpu) {
-    i8_ = b_.getInt8Ty();
-    i16_ = b_.getInt16Ty();
-    i32_ = b_.getInt32Ty();
-    i64_ = b_.getInt64Ty();
-    f32_ = b_.getFloatTy();
+  MadEmitter(llvm::Module& m, const KernelDesc& d, const std::string& tune_cpu) : IrEmitter(m, d, tune_cpu) {
     v_ = l_.vec_bytes;
     wvec_ = llvm::FixedVectorType::get(i8_, v_);
     // Accumulator lanes: int32 per 4 bytes of an x86 vector; NEON sums into 4 lanes.
     acc_ty_ = llvm::FixedVectorType::get(i32_, is_arm(d.isa) ? 4 : v_ / 4);
   }
 
-  Function* emit() {
-    Type* ptr = llvm::PointerType::getUnqual(i8_);
-    // KernelArgs, field for field (runtime/core/kernel_args.h); LP64 on every target.
-    args_ty_ = llvm::StructType::get(c_, {ptr, ptr, ptr, ptr, ptr, ptr, i64_, i64_, i64_, i64_, i64_, f32_, i32_});
-    auto* fn_ty = llvm::FunctionType::get(b_.getVoidTy(), {llvm::PointerType::getUnqual(args_ty_)}, false);
-    fn_ = Function::Create(fn_ty, Function::ExternalLinkage, to_name(d_), m_);
-    const IsaAttributes attrs = isa_attributes(d_.isa);
-    fn_->addFnAttr("target-cpu", attrs.cpu);
-    fn_->addFnAttr("target-features", attrs.features);
-    if (!tune_cpu_.empty()) fn_->addFnAttr("tune-cpu", tune_cpu_);
-    fn_->addFnAttr("min-legal-vector-width", std::to_string(attrs.vector_bits));
-    fn_->addFnAttr("prefer-vector-width", std::to_string(attrs.vector_bits));
-    fn_->addFnAttr(llvm::Attribute::NoUnwind);
-    fn_->addParamAttr(0, llvm::Attribute::NoAlias);
-
-    b_.SetInsertPoint(BasicBlock::Create(c_, "entry", fn_));
-    load_args(fn_->getArg(0));
+ private:
+  void body() override {
     for (int s = 0; s < d_.accumulators; ++s)
       for (int r = 0; r < d_.unroll; ++r)
         for (int t = 0; t < d_.m_tile; ++t) acc_.push_back(b_.CreateAlloca(acc_ty_));
@@ -116,65 +99,13 @@ class MadEmitter {
     Value* full_tokens = b_.CreateMul(b_.CreateUDiv(m_tokens_, b_.getInt64(T)), b_.getInt64(T));
     for_range(b_.getInt64(0), full_tokens, T, [&](Value* t0) { rows(t0, static_cast<int>(T)); });
     if (T > 1) for_range(full_tokens, m_tokens_, 1, [&](Value* t0) { rows(t0, 1); });
-    b_.CreateRetVoid();
-
-    std::string err;
-    llvm::raw_string_ostream os(err);
-    if (llvm::verifyFunction(*fn_, &os)) throw Error("LLVM IR of " + to_name(d_) + " does not verify: " + os.str());
-    return fn_;
-  }
-
- private:
-  Value* field(Value* args, unsigned i, Type* ty, const char* name) {
-    return b_.CreateLoad(ty, b_.CreateStructGEP(args_ty_, args, i), name);
-  }
-
-  void load_args(Value* args) {
-    Type* ptr = llvm::PointerType::getUnqual(i8_);
-    weights_ = field(args, 0, ptr, "weights");
-    act_ = field(args, 1, ptr, "act");
-    act_scale_ = b_.CreateBitCast(field(args, 2, ptr, "act_scale"), llvm::PointerType::getUnqual(f32_));
-    act_sum_ = b_.CreateBitCast(field(args, 3, ptr, "act_sum"), llvm::PointerType::getUnqual(i32_));
-    out_ = b_.CreateBitCast(field(args, 4, ptr, "out"), llvm::PointerType::getUnqual(f32_));
-    acc_out_ = b_.CreateBitCast(field(args, 5, ptr, "acc"), llvm::PointerType::getUnqual(i32_));
-    stride_ = field(args, 6, i64_, "out_stride");
-    m_tokens_ = field(args, 7, i64_, "m");
-    Value* n = field(args, 8, i64_, "n");
-    row_begin_ = field(args, 9, i64_, "row_begin");
-    Value* row_end = field(args, 10, i64_, "row_end");
-    row_end_ = b_.CreateSelect(b_.CreateICmpULT(row_end, n), row_end, n, "row_end_clamped");
-    w_scale_ = field(args, 11, f32_, "w_scale");
-  }
-
-  // for (i = begin; i < end; i += step) body(i)
-  void for_range(Value* begin, Value* end, uint64_t step, const std::function<void(Value*)>& body) {
-    BasicBlock* pre = b_.GetInsertBlock();
-    BasicBlock* head = BasicBlock::Create(c_, "loop", fn_);
-    BasicBlock* loop_body = BasicBlock::Create(c_, "body", fn_);
-    BasicBlock* exit = BasicBlock::Create(c_, "exit", fn_);
-    b_.CreateBr(head);
-    b_.SetInsertPoint(head);
-    llvm::PHINode* i = b_.CreatePHI(begin->getType(), 2);
-    i->addIncoming(begin, pre);
-    b_.CreateCondBr(b_.CreateICmpULT(i, end), loop_body, exit);
-    b_.SetInsertPoint(loop_body);
-    body(i);
-    Value* next = b_.CreateAdd(i, llvm::ConstantInt::get(begin->getType(), step));
-    i->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateBr(head);
-    b_.SetInsertPoint(exit);
   }
 
   Value* acc_slot(int set, int row, int token) const {
     return acc_[(size_t(set) * d_.unroll + row) * d_.m_tile + token];
   }
 
-  Value* byte_ptr(Value* base, Value* offset) { return b_.CreateGEP(i8_, base, offset); }
-
-  Value* load_vec(Value* base, Value* offset) {
-    Value* p = b_.CreateBitCast(byte_ptr(base, offset), llvm::PointerType::getUnqual(wvec_));
-    return b_.CreateAlignedLoad(wvec_, p, llvm::Align(1));
-  }
+  Value* load_vec(Value* base, Value* offset) { return load(wvec_, base, offset); }
 
   // `tokens` tokens from t0, every tile of the row range. Inside a tile the K
   // blocks are the outer loop, as in the Xbyak kernel: a tile's weights are then
@@ -285,17 +216,6 @@ class MadEmitter {
     }
   }
 
-  Value* call(llvm::Intrinsic::ID id, std::initializer_list<Value*> args, llvm::ArrayRef<Type*> overload = {}) {
-    return b_.CreateCall(llvm::Intrinsic::getDeclaration(&m_, id, overload), args);
-  }
-
-  // Halves (or any slice) of a vector.
-  Value* slice(Value* v, unsigned begin, unsigned count) {
-    std::vector<int> idx(count);
-    for (unsigned i = 0; i < count; ++i) idx[i] = static_cast<int>(begin + i);
-    return b_.CreateShuffleVector(v, v, idx);
-  }
-
   // acc + sum over the 4 parts of codes_p . a_p, in int32 lanes.
   Value* dot(Value* acc, Value* codes[4], Value* a[4]) {
     switch (d_.isa) {
@@ -344,61 +264,30 @@ class MadEmitter {
     Function* reduce = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::vector_reduce_add, {acc_ty_});
     for (int r = 0; r < d_.unroll; ++r) {
       Value* row_r = b_.CreateAdd(row, b_.getInt64(r));
-      BasicBlock* store = BasicBlock::Create(c_, "store", fn_);
-      BasicBlock* next = BasicBlock::Create(c_, "next", fn_);
-      b_.CreateCondBr(b_.CreateICmpULT(row_r, row_end_), store, next);
-      b_.SetInsertPoint(store);
-      for (int t = 0; t < tokens; ++t) {
-        Value* sum = b_.CreateLoad(acc_ty_, partial_slot(in_tile, r, t));  // the sets, summed
-        Value* token = b_.CreateAdd(t0, b_.getInt64(t));
-        Value* total = b_.CreateSub(b_.CreateCall(reduce, {sum}),
-                                    b_.CreateLoad(i32_, b_.CreateGEP(i32_, act_sum_, token)), "dot");
-        Value* index = b_.CreateAdd(b_.CreateMul(token, stride_), row_r);
-        BasicBlock* as_int = BasicBlock::Create(c_, "int", fn_);
-        BasicBlock* as_float = BasicBlock::Create(c_, "float", fn_);
-        BasicBlock* done = BasicBlock::Create(c_, "stored", fn_);
-        b_.CreateCondBr(b_.CreateIsNotNull(acc_out_), as_int, as_float);
-        b_.SetInsertPoint(as_int);
-        b_.CreateStore(total, b_.CreateGEP(i32_, acc_out_, index));
-        b_.CreateBr(done);
-        b_.SetInsertPoint(as_float);
-        // Exactly runtime/ref's scale_output: (float(acc) * w_scale) / s, two roundings.
-        Value* scaled = b_.CreateFMul(b_.CreateSIToFP(total, f32_), w_scale_);
-        Value* s = b_.CreateLoad(f32_, b_.CreateGEP(f32_, act_scale_, token));
-        b_.CreateStore(b_.CreateFDiv(scaled, s), b_.CreateGEP(f32_, out_, index));
-        b_.CreateBr(done);
-        b_.SetInsertPoint(done);
-      }
-      b_.CreateBr(next);
-      b_.SetInsertPoint(next);
+      if_then(b_.CreateICmpULT(row_r, row_end_), [&] {
+        for (int t = 0; t < tokens; ++t) {
+          Value* sum = b_.CreateLoad(acc_ty_, partial_slot(in_tile, r, t));  // the sets, summed
+          Value* token = b_.CreateAdd(t0, b_.getInt64(t));
+          Value* total = b_.CreateSub(b_.CreateCall(reduce, {sum}),
+                                      b_.CreateLoad(i32_, b_.CreateGEP(i32_, act_sum_, token)), "dot");
+          store_output(total, token, row_r);
+        }
+      });
     }
   }
 
-  llvm::Module& m_;
-  llvm::LLVMContext& c_;
-  IRBuilder<> b_;
-  KernelDesc d_;
-  PackedLayout l_;
-  std::string tune_cpu_;
-  Type *i8_, *i16_, *i32_, *i64_, *f32_;
   unsigned v_;
   llvm::FixedVectorType *wvec_, *acc_ty_;
-  llvm::StructType* args_ty_ = nullptr;
-  Function* fn_ = nullptr;
   std::vector<Value*> acc_;
   Value* partial_ = nullptr;
-  Value *weights_ = nullptr, *act_ = nullptr, *act_scale_ = nullptr, *act_sum_ = nullptr, *out_ = nullptr,
-        *acc_out_ = nullptr, *stride_ = nullptr, *m_tokens_ = nullptr, *row_begin_ = nullptr, *row_end_ = nullptr,
-        *w_scale_ = nullptr;
 };
-
-static_assert(sizeof(KernelArgs) == 6 * 8 + 5 * 8 + 4 + 4, "KernelArgs changed: update MadEmitter's struct type");
 
 }  // namespace
 
 Function* emit_kernel(llvm::Module& m, const KernelDesc& d, const std::string& tune_cpu) {
   if (std::string why = ir_unsupported_reason(d); !why.empty())
     throw Error("cannot emit " + to_name(d) + " as LLVM IR: " + why);
+  if (d.family == Family::lut) return emit_lut_kernel(m, d, tune_cpu);
   return MadEmitter(m, d, tune_cpu).emit();
 }
 
