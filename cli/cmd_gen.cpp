@@ -1,5 +1,6 @@
 // tern gen: an ahead-of-time kernel library for a target (codegen/llvm/aot.h).
 #include <algorithm>
+#include <optional>
 #include <cstdio>
 #include <iostream>
 
@@ -19,6 +20,7 @@ namespace tern::cli {
 int cmd_gen(const std::vector<std::string>& args) {
   po::options_description desc("options");
   std::string target, cpu, shapes, model, from, isa_list, output;
+  std::vector<std::string> kernels;
   // clang-format off
   desc.add_options()
       ("target", po::value(&target)->default_value("aarch64-linux-gnu"),
@@ -29,20 +31,24 @@ int cmd_gen(const std::vector<std::string>& args) {
       ("shapes", po::value(&shapes), "KxN list (K inputs, N outputs): the default kernels of each shape")
       ("model,m", po::value(&model), "GGUF model: the default kernels of every matmul shape it has")
       ("from", po::value(&from), "a tuning cache (tern tune -o FILE): its winners, for the target's ISAs")
+      ("kernel", po::value(&kernels)->composing(),
+       "one more kernel by its canonical name with its shape (..._N<n>K<k>M<m>), e.g. a lut or a "
+       "tuned config; repeatable")
       ("isa", po::value(&isa_list), "only these ISAs, e.g. neondot,neon (default: every ISA the CPU has)")
       ("output,o", po::value(&output), "directory for tern_kernels.{o,h,json} and libtern_kernels.a")
       ("asm", "also write tern_kernels.s");
   // clang-format on
   po::variables_map vm;
-  if (!parse_options("gen", args, desc, vm, "--target TRIPLE [--cpu CPU] (--shapes KxN,... | -m FILE | --from FILE) -o DIR",
+  if (!parse_options("gen", args, desc, vm, "--target TRIPLE [--cpu CPU] (--shapes KxN,... | -m FILE | --from FILE | --kernel NAME)... -o DIR",
                      "  tern gen --target aarch64-linux-gnu --cpu neoverse-n1 -m model.gguf -o kernels-n1\n"
                      "  tern gen --target aarch64-linux-gnu --cpu cortex-a53 --shapes 2560x2560,2560x6912 -o k53\n"
                      "  tern gen --target x86_64-linux-gnu --cpu znver4 --from results/x86_64-...json -o kz4\n"
+                     "  tern gen --cpu neoverse-n2 --kernel tern_gemv_t2_i8f32_mad_n8k256u4__i8mm_aot_N2560K2560M1 -o k\n"
                      "then build the runtime with it: cmake -DTERN_AOT_DIR=kernels-n1 ... (README: ARM build)\n"))
     return 0;
   if (output.empty()) throw UsageError("give the output directory (-o DIR)");
-  if (shapes.empty() && model.empty() && from.empty())
-    throw UsageError("give the kernels to generate: --shapes KxN,..., -m FILE.gguf or --from CACHE.json");
+  if (shapes.empty() && model.empty() && from.empty() && kernels.empty())
+    throw UsageError("give the kernels to generate: --shapes KxN,..., -m FILE.gguf, --from CACHE.json or --kernel NAME");
 #if !TERN_WITH_LLVM
   std::cerr << "tern gen: error: this build has no LLVM (configure with -DTERN_WITH_LLVM=ON on an x86-64 host)\n";
   return 2;
@@ -93,6 +99,22 @@ int cmd_gen(const std::vector<std::string>& args) {
       }
     }
     std::printf("%zu of the %zu records of %s fit %s\n", used, records.size(), from.c_str(), target.c_str());
+  }
+  for (const std::string& name : kernels) {
+    std::optional<KernelDesc> d;
+    try {
+      d = parse_name(name);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--kernel: ") + e.what());
+    }
+    if (d->n == 0 || d->k == 0) throw UsageError("--kernel " + name + ": give its shape (_N<n>K<k>M<m>)");
+    d->backend = Backend::aot;
+    if (std::find(isas.begin(), isas.end(), d->isa) == isas.end())
+      throw UsageError("--kernel " + name + ": " + std::string(to_string(d->isa)) + " is not an ISA of " + target +
+                       " cpu '" + cpu + "'");
+    if (std::string why = codegen::ir_unsupported_reason(*d); !why.empty())
+      throw Error("tern gen: --kernel " + name + ": " + why);
+    descs.push_back(*d);
   }
   codegen::AotResult r = codegen::generate_library(descs, tgt, output, vm.count("asm") > 0);
   std::printf("generated %zu kernels for %s (cpu %s, ISAs", r.kernels.size(), target.c_str(),

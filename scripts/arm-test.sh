@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The aarch64 build, tested on this x86-64 machine under qemu-user:
-#   0. generates the aarch64 kernel library with the host's `tern gen` (LLVM): NEON and NEON dotprod
-#      kernels of the tiny golden models' shapes plus two shapes with odd tails, for a Cortex-A76;
+#   0. generates the aarch64 kernel library with the host's `tern gen` (LLVM): NEON, NEON dotprod and
+#      i8mm kernels of the tiny golden models' shapes plus two shapes with odd tails, for a Neoverse N2,
+#      and a few more configs by name (odd token tiles for i8mm's token pairs, two accumulator sets,
+#      K blocks that do not divide K, prefetch);
 #   1. cross-configures build-arm64/ (cmake/aarch64-linux-gnu.cmake) with that library linked in
 #      (-DTERN_AOT_DIR) and builds `tern` and the unit test binary only (no benchmarks, no x86 JIT,
 #      no LLVM at run time);
@@ -10,8 +12,9 @@
 #      llama.cpp's / bitnet.cpp's with the thresholds of tests/unit/test_model.cpp (ModelGolden);
 #   4. checks CPU detection: `tern info --json` under -cpu max, cortex-a76 and cortex-a53;
 #   5. runs the ISA-dependent unit tests again as a Cortex-A53 (no dotprod: the NEON-only paths), then proves the
-#      gating is real: a dotprod kernel called directly dies of SIGILL there, while the dispatcher,
-#      which knows the CPU lacks dotprod, picks the library's NEON kernels.
+#      gating is real: a dotprod kernel called directly dies of SIGILL there (and an i8mm one on a
+#      Cortex-A76), while the dispatcher, which knows what the CPU lacks, picks the library's dotprod
+#      kernels on the A76 and its NEON ones on the A53, with logits identical to the i8mm run.
 # Environment: TERN_ARM_BUILD_DIR (default build-arm64), TERN_JOBS (build parallelism, default 2),
 # TERN_HOST_TERN (the host's tern with LLVM, for `tern gen`; default build/cli/tern).
 set -euo pipefail
@@ -30,8 +33,16 @@ stage "aarch64 kernel library (tern gen on the host)"
 HOST_TERN=${TERN_HOST_TERN:-build/cli/tern}
 [ -x "$HOST_TERN" ] || { echo "arm: $HOST_TERN is missing: build the host first (scripts/build.sh)" >&2; exit 1; }
 AOT_DIR="$PWD/$BUILD_DIR-kernels"
-"$HOST_TERN" gen --target aarch64-linux-gnu --cpu cortex-a76 -m tests/data/tiny-bitnet-tq2_0.gguf \
-  --shapes 300x37,1000x64 -o "$AOT_DIR"
+# (Shapes of the default kernels only: every shape in the library needs a gemv and gemm pair.)
+extra=(
+  tern_gemm_t2_i8f32_mad_n8k256u2t3__i8mm_aot_N37K300M7
+  tern_gemm_t2_i8f32_mad_n4k128u2t2a2__i8mm_aot_N64K1000M7
+  tern_gemv_t2_i8f32_mad_n2k384u2p4__i8mm_aot_N64K1000M1
+  tern_gemm_t2_i8f32_mad_n4k256u4t2a2__neondot_aot_N64K1000M7
+  tern_gemv_t2_i8f32_mad_n6k384u3__neon_aot_N37K300M1
+)
+"$HOST_TERN" gen --target aarch64-linux-gnu --cpu neoverse-n2 -m tests/data/tiny-bitnet-tq2_0.gguf \
+  --shapes 300x37,1000x64 "${extra[@]/#/--kernel=}" -o "$AOT_DIR"
 
 stage "cross build ($BUILD_DIR)"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release --no-warn-unused-cli \
@@ -111,10 +122,10 @@ for m in ["f16", "tq2_0", "tq1_0", "tq2_0-embf16", "i2_s"]:
 check("f16 (float acts)", f"{out}/f16-float.f32", "tests/data/tiny-bitnet-f16.logits.f32", True)
 sys.exit(1 if failed else 0)
 EOF
-# The ternary projections ran on the library's dotprod kernels (qemu's default CPU has dotprod).
+# The ternary projections ran on the library's i8mm kernels (qemu's default CPU has i8mm).
 for m in tq2_0 tq1_0 i2_s; do
-  grep -q "kernel library (neondot)" "$golden/$m.log" ||
-    { echo "arm: tern eval on $m did not use the library's neondot kernels:" >&2; cat "$golden/$m.log" >&2; exit 1; }
+  grep -q "kernel library (i8mm)" "$golden/$m.log" ||
+    { echo "arm: tern eval on $m did not use the library's i8mm kernels:" >&2; cat "$golden/$m.log" >&2; exit 1; }
 done
 echo "  $(grep -o 'kernels:.*' "$golden/tq2_0.log")"
 
@@ -143,33 +154,43 @@ stage "unit tests under qemu-aarch64 -cpu cortex-a53 (no dotprod)"
 (cd "$BUILD_DIR" && QEMU_CPU=cortex-a53 ctest --output-on-failure -j "$(nproc)" --timeout 600 \
   -R 'AotLibrary|CpuInfo|Model|Golden|RunBench|Cli\.')
 
-stage "feature gating: a dotprod kernel on a Cortex-A53"
+stage "feature gating: a dotprod kernel on a Cortex-A53, an i8mm kernel on a Cortex-A76"
 # Called directly (TERN_AOT_FORCE_ISA bypasses the provider's check), the kernel must trap...
-set +e
-TERN_AOT_FORCE_ISA=neondot "${QEMU[@]}" -cpu cortex-a53 "$BUILD_DIR/tests/tern_unit_tests" \
-  --gtest_filter='AotLibrary.ForcedRunOfAKernelTheCpuLacks' >"$golden/forced.log" 2>&1
-rc=$?
-set -e
-[ "$rc" -eq 132 ] || { echo "arm: a dotprod kernel on a Cortex-A53 exited $rc, expected SIGILL (132)" >&2
-                       cat "$golden/forced.log" >&2; exit 1; }
-echo "  a dotprod kernel called directly on cortex-a53: SIGILL, as it must"
-# ...while the dispatcher, told by the CPU (or by TERN_MAX_ISA) that there is no dotprod, picks NEON.
+while read -r isa cpu; do
+  set +e
+  TERN_AOT_FORCE_ISA=$isa "${QEMU[@]}" -cpu "$cpu" "$BUILD_DIR/tests/tern_unit_tests" \
+    --gtest_filter='AotLibrary.ForcedRunOfAKernelTheCpuLacks' >"$golden/forced.log" 2>&1
+  rc=$?
+  set -e
+  [ "$rc" -eq 132 ] || { echo "arm: a kernel of $isa on a $cpu exited $rc, expected SIGILL (132)" >&2
+                         cat "$golden/forced.log" >&2; exit 1; }
+  echo "  a kernel of $isa called directly on $cpu: SIGILL, as it must"
+done <<'EOF'
+neondot cortex-a53
+i8mm cortex-a76
+EOF
+# ...while the dispatcher, told by the CPU (or by TERN_MAX_ISA) what it lacks, picks what it has.
 tokens=$(python3 -c 'import json, sys; print(",".join(map(str, json.load(open(sys.argv[1]))["tokens"])))' \
   tests/data/tiny-bitnet-tq2_0.json)
-for how in cortex-a53 TERN_MAX_ISA=neon; do
-  if [ "$how" = cortex-a53 ]; then
-    "${QEMU[@]}" -cpu cortex-a53 "$TERN" eval -m tests/data/tiny-bitnet-tq2_0.gguf --tokens "$tokens" \
-      --logits "$golden/neon.f32" -t 2 >"$golden/neon.log" 2>&1
+while read -r how isa; do
+  if [ "${how%%=*}" = TERN_MAX_ISA ]; then
+    env "$how" "${QEMU[@]}" "$TERN" eval -m tests/data/tiny-bitnet-tq2_0.gguf --tokens "$tokens" \
+      --logits "$golden/$isa.f32" -t 2 >"$golden/$isa.log" 2>&1
   else
-    TERN_MAX_ISA=neon "${QEMU[@]}" "$TERN" eval -m tests/data/tiny-bitnet-tq2_0.gguf --tokens "$tokens" \
-      --logits "$golden/neon.f32" -t 2 >"$golden/neon.log" 2>&1
+    "${QEMU[@]}" -cpu "$how" "$TERN" eval -m tests/data/tiny-bitnet-tq2_0.gguf --tokens "$tokens" \
+      --logits "$golden/$isa.f32" -t 2 >"$golden/$isa.log" 2>&1
   fi
-  grep -q "kernel library (neon)" "$golden/neon.log" ||
-    { echo "arm: with $how the dispatcher did not pick the NEON kernels:" >&2; cat "$golden/neon.log" >&2; exit 1; }
-  # Both kernels are exact, so the logits are the same bit for bit.
-  cmp -s "$golden/neon.f32" "$golden/tq2_0.f32" ||
-    { echo "arm: NEON and dotprod kernels gave different logits" >&2; exit 1; }
-  echo "  $how: $(grep -o 'kernels:.*' "$golden/neon.log"); logits identical to the dotprod run"
-done
+  grep -q "kernel library ($isa)" "$golden/$isa.log" ||
+    { echo "arm: with $how the dispatcher did not pick the $isa kernels:" >&2; cat "$golden/$isa.log" >&2; exit 1; }
+  # Every kernel is exact, so the logits are the same bit for bit.
+  cmp -s "$golden/$isa.f32" "$golden/tq2_0.f32" ||
+    { echo "arm: $isa and i8mm kernels gave different logits" >&2; exit 1; }
+  echo "  $how: $(grep -o 'kernels:.*' "$golden/$isa.log"); logits identical to the i8mm run"
+done <<'EOF'
+cortex-a76 neondot
+TERN_MAX_ISA=neondot neondot
+cortex-a53 neon
+TERN_MAX_ISA=neon neon
+EOF
 
 echo "== arm: passed in $(($(date +%s) - start)) s"

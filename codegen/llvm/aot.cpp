@@ -119,6 +119,7 @@ std::vector<Isa> target_isas(const AotTarget& target) {
     if (cpu_has_feature(*tm, "avxvnni")) out.push_back(Isa::avxvnni);
     if (cpu_has_feature(*tm, "avx2")) out.push_back(Isa::avx2);
   } else if (is_aarch64_triple(target.triple)) {
+    if (cpu_has_feature(*tm, "dotprod") && cpu_has_feature(*tm, "i8mm")) out.push_back(Isa::i8mm);
     if (cpu_has_feature(*tm, "dotprod")) out.push_back(Isa::neondot);
     out.push_back(Isa::neon);  // Advanced SIMD is part of every AArch64 Linux CPU
   } else {

@@ -14,8 +14,11 @@
 // vpmaddwd against ones (|lane| <= 4 x 2 x 2 x 128 = 2048: no int16 overflow);
 // AVX-VNNI / AVX-512 VNNI vpdpbusd; NEON dotprod sdot; plain NEON smull, the
 // products of a group summed in int16 lanes (|lane| <= 16 x 2 x 128 = 4096),
-// then saddlp. The target intrinsics are used because plain vector IR is not
-// selected to these instructions (it gives pmullw / smull chains).
+// then saddlp; i8mm smmla, which takes two rows and two tokens at once (2x8
+// bytes by 2x8 bytes into a 2x2 block of int32 sums: unroll must be even, and
+// an odd token is paired with zeros). The target intrinsics are used because
+// plain vector IR is not selected to these instructions (it gives pmullw /
+// smull chains).
 // The accumulators stay in allocas; mem2reg and the O3 pipeline put them in
 // registers, and the constant trip counts (K, the tile) let LLVM unroll.
 #include "codegen/llvm/kernel_ir.h"
@@ -35,6 +38,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <array>
 #include <functional>
 #include <vector>
 
@@ -62,8 +66,8 @@ IsaAttributes isa_attributes(Isa isa) {
 std::string ir_unsupported_reason(const KernelDesc& d) {
   if (d.family == Family::lut) return lut_ir_unsupported_reason(d);
   if (d.family != Family::mad) return "no LLVM builder for the " + std::string(to_string(d.family)) + " family";
-  if (!is_x86(d.isa) && d.isa != Isa::neon && d.isa != Isa::neondot)
-    return "no LLVM mad kernel for " + std::string(to_string(d.isa));
+  if (!is_x86(d.isa) && !is_arm(d.isa)) return "no LLVM mad kernel for " + std::string(to_string(d.isa));
+  if (d.isa == Isa::i8mm && d.unroll % 2 != 0) return "i8mm kernels take rows in pairs: unroll must be even";
   if (std::string why = mad_config_reason(d); !why.empty()) return why;
   if (uint32_t(d.unroll) * d.m_tile * d.accumulators > 32) return "unroll x m_tile x accumulators above 32";
   if (size_t(d.n_tile) * d.m_tile * (is_arm(d.isa) ? 16 : vector_bytes(d.isa)) > 64 * 1024)
@@ -129,7 +133,7 @@ class MadEmitter : public IrEmitter {
       auto block = [&](Value* kb, uint64_t len) {
         each_chunk([&](Value* /*row*/, Value* in_tile) {
           // The block's rows sit one after another, len / 4 bytes each (layout.h).
-          Value* base = b_.CreateAdd(tile_base, b_.CreateMul(kb, b_.getInt64(l_.n_tile / 4)));
+          Value* base = b_.CreateAdd(tile_base, b_.CreateMul(b_.CreateUDiv(kb, b_.getInt64(4)), b_.getInt64(l_.n_tile)));
           base = b_.CreateAdd(base, b_.CreateMul(in_tile, b_.getInt64(len / 4)));
           load_partials(in_tile, tokens);
           groups(base, kb, len, act_rows, tokens);
@@ -158,10 +162,16 @@ class MadEmitter : public IrEmitter {
   }
 
   // Set 0 continues from the tile's partial sums; the other sets start from zero.
+  // Accumulator vectors per set: one per (row, token), or with i8mm one 2x2
+  // block per (row pair, token pair).
+  bool mmla() const { return d_.isa == Isa::i8mm; }
+  int acc_rows() const { return mmla() ? d_.unroll / 2 : d_.unroll; }
+  int acc_tokens(int tokens) const { return mmla() ? (tokens + 1) / 2 : tokens; }
+
   void load_partials(Value* in_tile, int tokens) {
     for (int s = 0; s < d_.accumulators; ++s)
-      for (int r = 0; r < d_.unroll; ++r)
-        for (int t = 0; t < tokens; ++t) {
+      for (int r = 0; r < acc_rows(); ++r)
+        for (int t = 0; t < acc_tokens(tokens); ++t) {
           Value* v = s > 0 ? llvm::Constant::getNullValue(acc_ty_)
                            : static_cast<Value*>(b_.CreateLoad(acc_ty_, partial_slot(in_tile, r, t)));
           b_.CreateStore(v, acc_slot(s, r, t));
@@ -169,8 +179,8 @@ class MadEmitter : public IrEmitter {
   }
 
   void store_partials(Value* in_tile, int tokens) {
-    for (int r = 0; r < d_.unroll; ++r)
-      for (int t = 0; t < tokens; ++t) {
+    for (int r = 0; r < acc_rows(); ++r)
+      for (int t = 0; t < acc_tokens(tokens); ++t) {
         Value* sum = b_.CreateLoad(acc_ty_, acc_slot(0, r, t));
         for (int s = 1; s < d_.accumulators; ++s) sum = b_.CreateAdd(sum, b_.CreateLoad(acc_ty_, acc_slot(s, r, t)));
         b_.CreateStore(sum, partial_slot(in_tile, r, t));
@@ -191,29 +201,71 @@ class MadEmitter : public IrEmitter {
     if (n_groups % sets) step(b_.getInt64(steps * sets), n_groups % sets);
   }
 
+  // Row r's group at w_offset of the block: the 4 parts' codes (0..2, trit + 1).
+  std::array<Value*, 4> row_codes(Value* base, Value* w_offset, int r, uint64_t block_len) {
+    Value* off = b_.CreateAdd(base, b_.CreateAdd(w_offset, b_.getInt64(r * block_len / 4)));
+    Value* w = load_vec(weights_, off);
+    if (d_.prefetch) {
+      Function* pf = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::prefetch, {llvm::PointerType::getUnqual(i8_)});
+      b_.CreateCall(pf, {byte_ptr(weights_, b_.CreateAdd(off, b_.getInt64(uint64_t(d_.prefetch) * v_))),
+                         b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+    }
+    std::array<Value*, 4> codes;
+    for (int p = 0; p < 4; ++p) {
+      Value* shifted = p == 3 ? w : b_.CreateLShr(w, llvm::ConstantInt::get(wvec_, 6 - 2 * p));
+      codes[p] = b_.CreateAnd(shifted, llvm::ConstantInt::get(wvec_, 3));
+    }
+    return codes;
+  }
+
   void group(Value* base, Value* k0, Value* w_offset, const std::vector<Value*>& act_rows, int tokens, int set,
              uint64_t block_len) {
+    if (mmla()) return group_mmla(base, k0, w_offset, act_rows, tokens, set, block_len);
     for (int r = 0; r < d_.unroll; ++r) {
-      Value* off = b_.CreateAdd(base, b_.CreateAdd(w_offset, b_.getInt64(r * block_len / 4)));
-      Value* w = load_vec(weights_, off);
-      if (d_.prefetch) {
-        Function* pf = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::prefetch,
-                                                       {llvm::PointerType::getUnqual(i8_)});
-        b_.CreateCall(pf, {byte_ptr(weights_, b_.CreateAdd(off, b_.getInt64(uint64_t(d_.prefetch) * v_))),
-                           b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
-      }
-      Value* codes[4];
-      for (int p = 0; p < 4; ++p) {
-        Value* shifted = p == 3 ? w : b_.CreateLShr(w, llvm::ConstantInt::get(wvec_, 6 - 2 * p));
-        codes[p] = b_.CreateAnd(shifted, llvm::ConstantInt::get(wvec_, 3));
-      }
+      std::array<Value*, 4> codes = row_codes(base, w_offset, r, block_len);
       for (int t = 0; t < tokens; ++t) {
         Value* a[4];
         for (int p = 0; p < 4; ++p) a[p] = load_vec(act_rows[t], b_.CreateAdd(k0, b_.getInt64(p * v_)));
         Value* slot = acc_slot(set, r, t);
-        b_.CreateStore(dot(b_.CreateLoad(acc_ty_, slot), codes, a), slot);
+        b_.CreateStore(dot(b_.CreateLoad(acc_ty_, slot), codes.data(), a), slot);
       }
     }
+  }
+
+  // i8mm: smmla multiplies a 2x8 block of codes (8 bytes of row i, i = 0, 1)
+  // by a 2x8 block of activations (8 bytes of token j) into the 2x2 int32 sums
+  // of lane 2i + j. The parts' 16 bytes go as two such halves. A token pair
+  // whose second token is missing pairs the first with zeros.
+  void group_mmla(Value* base, Value* k0, Value* w_offset, const std::vector<Value*>& act_rows, int tokens, int set,
+                  uint64_t block_len) {
+    auto* v16 = llvm::FixedVectorType::get(i8_, 16);
+    const std::vector<int> lo = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const std::vector<int> hi = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    std::vector<std::array<Value*, 4>> codes;
+    for (int r = 0; r < d_.unroll; ++r) codes.push_back(row_codes(base, w_offset, r, block_len));
+    for (int tp = 0; tp < acc_tokens(tokens); ++tp)
+      for (int p = 0; p < 4; ++p) {
+        Value* at = b_.CreateAdd(k0, b_.getInt64(p * v_));
+        Value* a0 = load_vec(act_rows[2 * tp], at);
+        Value* a1 = 2 * tp + 1 < tokens ? load_vec(act_rows[2 * tp + 1], at) : llvm::Constant::getNullValue(wvec_);
+        for (unsigned h = 0; h < v_; h += 16) {  // the part's 16-byte quarters of a V-byte group part
+          Value* a0h = slice(a0, h, 16);
+          Value* a1h = slice(a1, h, 16);
+          Value* a_lo = b_.CreateShuffleVector(a0h, a1h, lo);
+          Value* a_hi = b_.CreateShuffleVector(a0h, a1h, hi);
+          for (int rp = 0; rp < acc_rows(); ++rp) {
+            Value* c0 = slice(codes[2 * rp][p], h, 16);
+            Value* c1 = slice(codes[2 * rp + 1][p], h, 16);
+            Value* slot = acc_slot(set, rp, tp);
+            Value* acc = b_.CreateLoad(acc_ty_, slot);
+            acc = call(llvm::Intrinsic::aarch64_neon_smmla, {acc, b_.CreateShuffleVector(c0, c1, lo), a_lo},
+                       {acc_ty_, v16});
+            acc = call(llvm::Intrinsic::aarch64_neon_smmla, {acc, b_.CreateShuffleVector(c0, c1, hi), a_hi},
+                       {acc_ty_, v16});
+            b_.CreateStore(acc, slot);
+          }
+        }
+      }
   }
 
   // acc + sum over the 4 parts of codes_p . a_p, in int32 lanes.
@@ -261,6 +313,7 @@ class MadEmitter : public IrEmitter {
 
   // Reduce the tile's partial sums, fold the code offset, store rows that are in range.
   void finish_rows(Value* row, Value* in_tile, Value* t0, int tokens) {
+    if (mmla()) return finish_rows_mmla(row, in_tile, t0, tokens);
     Function* reduce = llvm::Intrinsic::getDeclaration(&m_, llvm::Intrinsic::vector_reduce_add, {acc_ty_});
     for (int r = 0; r < d_.unroll; ++r) {
       Value* row_r = b_.CreateAdd(row, b_.getInt64(r));
@@ -274,6 +327,23 @@ class MadEmitter : public IrEmitter {
         }
       });
     }
+  }
+
+  // i8mm: lane 2i + j of a row pair's block is row 2 rp + i, token 2 tp + j, already summed.
+  void finish_rows_mmla(Value* row, Value* in_tile, Value* t0, int tokens) {
+    for (int rp = 0; rp < acc_rows(); ++rp)
+      for (int i = 0; i < 2; ++i) {
+        Value* row_r = b_.CreateAdd(row, b_.getInt64(2 * rp + i));
+        if_then(b_.CreateICmpULT(row_r, row_end_), [&] {
+          for (int t = 0; t < tokens; ++t) {
+            Value* sums = b_.CreateLoad(acc_ty_, partial_slot(in_tile, rp, t / 2));
+            Value* token = b_.CreateAdd(t0, b_.getInt64(t));
+            Value* total = b_.CreateSub(b_.CreateExtractElement(sums, uint64_t(2 * i + t % 2)),
+                                        b_.CreateLoad(i32_, b_.CreateGEP(i32_, act_sum_, token)), "dot");
+            store_output(total, token, row_r);
+          }
+        });
+      }
   }
 
   unsigned v_;

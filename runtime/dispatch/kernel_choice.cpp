@@ -19,6 +19,7 @@ KernelDesc default_kernel(Op op, uint32_t n, uint32_t k, uint32_t m, Isa isa, Ba
   d.n_tile = 8;
   d.unroll = isa == Isa::avx2 ? 2 : 4;
   d.m_tile = op == Op::gemv ? 1 : static_cast<uint8_t>(std::clamp<uint32_t>(m, 1, isa == Isa::avx2 ? 2 : 3));
+  if (isa == Isa::i8mm && op == Op::gemm) d.m_tile = m >= 4 ? 4 : m >= 2 ? 2 : 1;  // smmla takes tokens in pairs
   d.accumulators = 1;
   // K blocks of 4 groups keep each block's rows adjacent in memory, so a tile
   // streams linearly: with cold weights that runs at the read bandwidth, where
