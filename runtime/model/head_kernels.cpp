@@ -66,16 +66,18 @@ int32_t q6k_block_dot(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
 }
 
 // A row of Q6_K super-blocks: exact integer block sums (by BlockDot), then the
-// f32 scales in block order, so every BlockDot gives the same float result.
+// f32 scales in block order, so every BlockDot gives the same float result (F16
+// widens the block's scale: exact, in software or with F16C).
 using Q6KBlockDot = int32_t (*)(const uint8_t* block, const int8_t* x, const int16_t* bsums);
-template <Q6KBlockDot BlockDot>
-float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
+using F16Load = float (*)(const uint8_t* p);
+template <Q6KBlockDot BlockDot, F16Load F16 = f16_at>
+inline float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   float acc = 0;
   for (size_t b = 0; b < k / kQ6K; ++b) {
     const uint8_t* blk = row + b * kQ6KBytes;
     const int32_t s = BlockDot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
-    acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+    acc += F16(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
   }
   return acc;
 }
@@ -129,6 +131,17 @@ __attribute__((target("avx2,fma,f16c"))) inline float hsum_f32(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+__attribute__((target("avx2,fma,f16c"))) inline float f16_at_f16c(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// The -32 offset of every 6-bit value: 32 x sum over the 16 sub-blocks of scale x (sum of its 16 activations).
+__attribute__((target("avx2,fma,f16c"))) inline int32_t q6k_offset_avx2(__m256i scales16, const int16_t* bsums) {
+  return 32 * hsum_i32(_mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums))));
+}
+
 // The same integer sum as q6k_block_dot: 6-bit values (unsigned) times int8
 // activations with vpmaddubsw (|pair| <= 2 * 63 * 127 < 32767), then each 16
 // elements' pair sums times their sub-block scale with vpmaddwd.
@@ -161,16 +174,15 @@ __attribute__((target("avx2,fma,f16c"))) int32_t q6k_block_dot_avx2(const uint8_
     qh += 32;
     x += 128;
   }
-  int32_t sum = hsum_i32(acc);
-  for (int j = 0; j < 16; ++j) sum -= 32 * sc[j] * bsums[j];
-  return sum;
+  const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)));
+  return hsum_i32(acc) - q6k_offset_avx2(scales16, bsums);
 }
 
 __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
     case GgmlType::Q6_K:
-      return q6k_row<q6k_block_dot_avx2>(row, a, t);
+      return q6k_row<q6k_block_dot_avx2, f16_at_f16c>(row, a, t);
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {
@@ -199,9 +211,81 @@ __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, 
       return row_dot_generic(row, a, t);
   }
 }
+
+// ---- AVX-512 (F, BW, VL) ----
+
+// The same integer sum with 64-byte vectors: one half of the block (128
+// elements) is two vectors. ql[0..63]'s low nibbles are elements 0..63 in
+// order, their high nibbles elements 64..127; the 2-bit high parts come from
+// qh[0..31] and qh >> 2 side by side (bits 0-1 then 4-5 of each). vpmaddubsw as
+// in AVX2, then vpmaddwd against each 16 elements' scale (vpermw spreads the 16
+// scales over the lanes).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) int32_t q6k_block_dot_avx512(const uint8_t* b,
+                                                                                              const int8_t* x,
+                                                                                              const int16_t* bsums) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)));
+  const __m512i scales = _mm512_castsi256_si512(scales16);
+  // Lane i of a product vector (elements 2i, 2i+1 of 64) belongs to sub-block i / 8.
+  const __m512i by_lane = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1,
+                                           0, 0, 0, 0, 0, 0, 0, 0);
+  __m512i acc = _mm512_setzero_si512();
+  for (int half = 0; half < 2; ++half) {
+    const __m512i l = _mm512_loadu_si512(ql);
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    const __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
+    const __m512i q0 = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 4), m30));
+    const __m512i q1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hh, m30));
+    const __m512i p0 = _mm512_maddubs_epi16(q0, _mm512_loadu_si512(x));
+    const __m512i p1 = _mm512_maddubs_epi16(q1, _mm512_loadu_si512(x + 64));
+    const __m512i first = _mm512_set1_epi16(static_cast<int16_t>(8 * half));
+    const __m512i s0 = _mm512_permutexvar_epi16(_mm512_add_epi16(by_lane, first), scales);
+    const __m512i s1 = _mm512_permutexvar_epi16(_mm512_add_epi16(by_lane, _mm512_add_epi16(first, _mm512_set1_epi16(4))), scales);
+    acc = _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(p0, s0), _mm512_madd_epi16(p1, s1)));
+    ql += 64;
+    qh += 32;
+    x += 128;
+  }
+  return _mm512_reduce_add_epi32(acc) - q6k_offset_avx2(scales16, bsums);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) float row_dot_avx512(const uint8_t* row,
+                                                                                     const HeadActs& a, size_t t) {
+  if (a.type == GgmlType::Q6_K) return q6k_row<q6k_block_dot_avx512, f16_at_f16c>(row, a, t);
+  return row_dot_avx2(row, a, t);
+}
 #endif  // __x86_64__
 
 }  // namespace
+
+std::vector<Isa> head_kernel_isas() {
+#if defined(__x86_64__)
+  return {Isa::avx512vnni, Isa::avx2, Isa::scalar};
+#else
+  return {Isa::scalar};
+#endif
+}
+
+bool head_kernel_runs(Isa isa) {
+  const CpuInfo& cpu = host_cpu();
+  switch (isa) {
+    case Isa::scalar: return true;
+    case Isa::avx2: return cpu.supports(Isa::avx2) && cpu.features.f16c;
+    case Isa::avx512vnni: return cpu.supports(Isa::avx512vnni) && cpu.features.f16c;
+    default: return false;
+  }
+}
+
+Isa head_kernel_isa() {
+  static const Isa best = [] {
+    for (Isa isa : head_kernel_isas())
+      if (head_kernel_runs(isa)) return isa;
+    return Isa::scalar;
+  }();
+  return best;
+}
 
 bool head_kernel_supports(GgmlType type) {
   return type == GgmlType::Q6_K || type == GgmlType::Q8_0 || type == GgmlType::F16 || type == GgmlType::BF16 ||
@@ -238,16 +322,22 @@ void head_dot_rows_generic(const uint8_t* rows, size_t row_bytes, const HeadActs
     for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot_generic(rows + r * row_bytes, a, t);
 }
 
+void head_dot_rows_isa(Isa isa, const uint8_t* rows, size_t row_bytes, const HeadActs& a, size_t row_begin,
+                       size_t row_end, float* out, size_t out_stride) {
+  if (!head_kernel_runs(isa))
+    throw Error("no LM head kernel for " + std::string(to_string(isa)) + " runs on this CPU");
+  float (*row_dot)(const uint8_t*, const HeadActs&, size_t) = row_dot_generic;
+#if defined(__x86_64__)
+  if (isa == Isa::avx2) row_dot = row_dot_avx2;
+  if (isa == Isa::avx512vnni) row_dot = row_dot_avx512;
+#endif
+  for (size_t r = row_begin; r < row_end; ++r)
+    for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot(rows + r * row_bytes, a, t);
+}
+
 void head_dot_rows(const uint8_t* rows, size_t row_bytes, const HeadActs& a, size_t row_begin, size_t row_end,
                    float* out, size_t out_stride) {
-#if defined(__x86_64__)
-  static const bool avx2 = host_cpu().supports(Isa::avx2) && host_cpu().features.f16c;
-  if (!avx2) return head_dot_rows_generic(rows, row_bytes, a, row_begin, row_end, out, out_stride);
-  for (size_t r = row_begin; r < row_end; ++r)
-    for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot_avx2(rows + r * row_bytes, a, t);
-#else
-  head_dot_rows_generic(rows, row_bytes, a, row_begin, row_end, out, out_stride);
-#endif
+  head_dot_rows_isa(head_kernel_isa(), rows, row_bytes, a, row_begin, row_end, out, out_stride);
 }
 
 }  // namespace tern::model

@@ -46,6 +46,19 @@ TEST(HeadKernels, SimdMatchesGenericAndFloatDot) {
     std::vector<float> fast(c.m * c.rows, NAN), generic(c.m * c.rows, NAN);
     model::head_dot_rows(c.bytes.data(), c.row_bytes, a, 0, c.rows, fast.data(), c.rows);
     model::head_dot_rows_generic(c.bytes.data(), c.row_bytes, a, 0, c.rows, generic.data(), c.rows);
+    // Every other path this CPU runs gives what the chosen one gives.
+    for (Isa isa : model::head_kernel_isas()) {
+      if (!model::head_kernel_runs(isa)) continue;
+      std::vector<float> other(c.m * c.rows, NAN);
+      model::head_dot_rows_isa(isa, c.bytes.data(), c.row_bytes, a, 0, c.rows, other.data(), c.rows);
+      const bool integer = t == GgmlType::Q6_K || t == GgmlType::Q8_0;
+      for (size_t i = 0; i < other.size(); ++i) {
+        if (integer)
+          ASSERT_EQ(std::memcmp(&other[i], &generic[i], 4), 0) << to_string(isa) << " index " << i;
+        else
+          ASSERT_NEAR(other[i], generic[i], 1e-4f * (1 + std::fabs(generic[i]))) << to_string(isa) << " index " << i;
+      }
+    }
     const bool integer = t == GgmlType::Q6_K || t == GgmlType::Q8_0;
     for (size_t tok = 0; tok < c.m; ++tok)
       for (size_t r = 0; r < c.rows; ++r) {
@@ -69,6 +82,38 @@ TEST(HeadKernels, SimdMatchesGenericAndFloatDot) {
         }
         ASSERT_NEAR(fast[i], want, bound) << "token " << tok << " row " << r;
       }
+  }
+}
+
+// Q6_K blocks of random bytes (every 6-bit value, every int8 sub-block scale
+// -128 included) against activations at the int8 extremes: each path this CPU
+// runs is bit-exact with the generic twin.
+TEST(HeadKernels, Q6KRandomBlocksAndExtremeActivationsAreExactOnEveryPath) {
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const size_t rows = 33, k = 768, m = 2, row_bytes = k / 256 * 210;
+  std::vector<uint8_t> bytes(rows * row_bytes);
+  for (auto& v : bytes) v = static_cast<uint8_t>(rng());
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t b = 0; b < k / 256; ++b) {
+      const uint16_t d = static_cast<uint16_t>(0x2000 + rng() % 0x1000);  // a normal f16 around 0.01
+      std::memcpy(&bytes[r * row_bytes + b * 210 + 208], &d, 2);
+    }
+  std::vector<float> x(m * k);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = i % 3 == 0 ? 1.0f : i % 3 == 1 ? -1.0f : 0.25f;  // q = +-127
+  x[5] = -1.0f;
+  model::HeadActs a;
+  model::prepare_head_acts(GgmlType::Q6_K, x.data(), m, k, a);
+  std::vector<float> generic(m * rows, NAN);
+  model::head_dot_rows_generic(bytes.data(), row_bytes, a, 0, rows, generic.data(), rows);
+  for (Isa isa : model::head_kernel_isas()) {
+    if (!model::head_kernel_runs(isa)) continue;
+    std::vector<float> got(m * rows, NAN);
+    model::head_dot_rows_isa(isa, bytes.data(), row_bytes, a, 0, rows, got.data(), rows);
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_EQ(std::memcmp(&got[i], &generic[i], 4), 0) << to_string(isa) << " index " << i << ": " << got[i]
+                                                         << " vs " << generic[i];
   }
 }
 
