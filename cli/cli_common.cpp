@@ -4,7 +4,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "runtime/core/error.h"
 #include "runtime/dispatch/kernel_registry.h"
@@ -103,6 +107,19 @@ std::vector<int> parse_int_list(const std::string& s, const char* option, int lo
     i = j + 1;
   }
   return out;
+}
+
+uint64_t current_rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0, resident = 0;
+  if (!(statm >> pages >> resident)) return 0;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+uint64_t peak_rss_bytes() {
+  rusage u{};
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  return static_cast<uint64_t>(u.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 std::string human_bytes(uint64_t bytes) {

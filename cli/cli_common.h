@@ -46,6 +46,11 @@ std::vector<tuner::Shape> shapes_from_options(const std::string& shapes, const s
 // "1.5 MiB"
 std::string human_bytes(uint64_t bytes);
 
+// This process's resident set now (/proc/self/statm) and its peak so far
+// (getrusage); 0 where the system does not say.
+uint64_t current_rss_bytes();
+uint64_t peak_rss_bytes();
+
 // Registers the kernel backends this build has (Xbyak on x86) with the runtime's registry.
 void register_backends();
 

@@ -116,6 +116,7 @@ int cmd_run(const std::vector<std::string>& args) {
   const bool ignore_eos = vm.count("ignore-eos") > 0;
 
   // Load: one mapping serves the tokenizer (which copies what it needs) and the model.
+  const uint64_t rss_before_load = current_rss_bytes();
   const auto t_load = Clock::now();
   gguf::File file = gguf::File::open(model_path);
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file);
@@ -239,6 +240,15 @@ int cmd_run(const std::vector<std::string>& args) {
   if (!model.kernels().empty()) std::fprintf(stderr, "tern run: %s\n", model.kernels().c_str());
   std::fprintf(stderr, "tern run: %-10s %10.2f ms / %5zu samples\n", "sampling", sample_ms, generated.size());
   std::fprintf(stderr, "tern run: %-10s %10.2f ms\n", "total", load_ms + prompt_ms + gen_ms);
+  // What the model cost in memory against what it must hold: the mapped file, the
+  // weights it packed, the KV cache (the budget is their sum + 10 %).
+  const uint64_t peak_rss = peak_rss_bytes(), file_b = model.file_bytes(), weights_b = model.weight_bytes(),
+                 kv_b = session.kv_bytes();
+  const uint64_t model_rss = peak_rss > rss_before_load ? peak_rss - rss_before_load : 0;
+  std::fprintf(stderr, "tern run: %-10s peak RSS %s = %s before loading + %s; file %s + weights %s + KV cache %s = %s\n",
+               "memory", human_bytes(peak_rss).c_str(), human_bytes(rss_before_load).c_str(),
+               human_bytes(model_rss).c_str(), human_bytes(file_b).c_str(), human_bytes(weights_b).c_str(),
+               human_bytes(kv_b).c_str(), human_bytes(file_b + weights_b + kv_b).c_str());
 
   if (json) {
     // Timing names as llama.cpp's server reports them.
@@ -262,6 +272,12 @@ int cmd_run(const std::vector<std::string>& args) {
           {"predicted_ms", decode_ms},
           {"predicted_per_second", per_s(n_decode, decode_ms)},
           {"sample_ms", sample_ms}}},
+        {"memory",
+         {{"rss_before_load_bytes", rss_before_load},
+          {"peak_rss_bytes", peak_rss},
+          {"file_bytes", file_b},
+          {"weight_bytes", weights_b},
+          {"kv_cache_bytes", kv_b}}},
     };
     std::string out = j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     out += "\n";

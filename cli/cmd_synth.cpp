@@ -30,7 +30,7 @@ int cmd_synth(const std::vector<std::string>& args) {
   std::string preset, type, embd_type, arch, out, vocab;
   uint64_t seed = 0;
   desc.add_options()
-      ("preset", po::value(&preset)->default_value("tiny"), "model shape: tiny|2b4t|3b|8b")
+      ("preset", po::value(&preset)->default_value("tiny"), "model shape: tiny|small|2b4t|3b|8b")
       ("type", po::value(&type)->default_value("tq2_0"), "projection weights: tq2_0|tq1_0|i2_s|f16|bf16|f32")
       ("embd-type", po::value(&embd_type)->default_value("f16"), "token embedding / tied LM head: f16|bf16|f32|q8_0|q6_k")
       ("arch", po::value(&arch)->default_value("bitnet"), "bitnet (llama.cpp) | bitnet-b1.58 (bitnet.cpp)")
@@ -45,7 +45,7 @@ int cmd_synth(const std::vector<std::string>& args) {
     return 0;
 
   std::optional<model::ModelShape> shape = model::preset_shape(preset);
-  if (!shape) throw UsageError("--preset " + preset + ": expected tiny|2b4t|3b|8b");
+  if (!shape) throw UsageError("--preset " + preset + ": expected tiny|small|2b4t|3b|8b");
   model::SynthOptions opt;
   opt.shape = *shape;
   opt.type = parse_type(type, "type", {GgmlType::TQ2_0, GgmlType::TQ1_0, GgmlType::I2_S, GgmlType::F16, GgmlType::BF16, GgmlType::F32});

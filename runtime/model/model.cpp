@@ -20,6 +20,18 @@ Model::~Model() = default;
 
 const std::string& Model::name() const { return file_->name(); }
 
+uint64_t Model::file_bytes() const { return file_->size(); }
+
+uint64_t Model::weight_bytes() const {
+  uint64_t total = (output_norm_.size() + rope_freq_factors_.size()) * sizeof(float);
+  for (const Layer& l : layers_) {
+    total += (l.attn_norm.size() + l.attn_sub_norm.size() + l.ffn_norm.size() + l.ffn_sub_norm.size()) * sizeof(float);
+    for (const TernaryLinear* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+      total += w->trits.size() + w->block_scales.size() * sizeof(float) + (w->packed ? w->packed->bytes.size() : 0);
+  }
+  return total;
+}
+
 // Reads hyperparameters and tensors out of one gguf::File into a Model,
 // checking each against what the architecture needs.
 class ModelLoader {

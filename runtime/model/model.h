@@ -125,6 +125,13 @@ class Model {
   // Empty unless the file has rope_freqs.weight: theta_i is divided by factor i.
   const std::vector<float>& rope_freq_factors() const { return rope_freq_factors_; }
 
+  // Memory: the mapped file's size, and what the model holds beyond it (packed or
+  // unpacked projection weights, their scales, norms). The file's pages of packed
+  // tensors are given back after packing, so a run's resident set stays within
+  // file + weights + KV cache (Session::kv_bytes).
+  uint64_t file_bytes() const;
+  uint64_t weight_bytes() const;
+
  private:
   Model() = default;
 

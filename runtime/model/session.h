@@ -47,6 +47,10 @@ class Session {
   size_t n_ctx() const { return n_ctx_; }
   // Forgets the cache: the next eval starts at position 0.
   void reset() { n_past_ = 0; }
+  // Bytes of the KV cache (allocated for n_ctx positions).
+  uint64_t kv_bytes() const {
+    return (k_f32_.size() + v_f32_.size()) * sizeof(float) + (k_f16_.size() + v_f16_.size()) * sizeof(uint16_t);
+  }
 
  private:
   void forward(const int32_t* tokens, size_t m, float* logits, bool all_logits);

@@ -256,6 +256,7 @@ void set_builtin_vocab(gguf::Writer& w, uint32_t n_vocab) {
 std::optional<ModelShape> preset_shape(std::string_view name) {
   // {n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx, rope base, eps}
   if (name == "tiny") return ModelShape{1024, 256, 2, 4, 2, 768, 256, 500000.0f, 1e-5f};
+  if (name == "small") return ModelShape{32000, 1024, 4, 16, 4, 2816, 1024, 500000.0f, 1e-5f};
   if (name == "2b4t") return ModelShape{128256, 2560, 30, 20, 5, 6912, 4096, 500000.0f, 1e-5f};
   if (name == "3b") return ModelShape{32002, 3200, 26, 32, 32, 8640, 2048, 10000.0f, 1e-5f};
   if (name == "8b") return ModelShape{128256, 4096, 32, 32, 8, 14336, 8192, 500000.0f, 1e-5f};
@@ -263,7 +264,7 @@ std::optional<ModelShape> preset_shape(std::string_view name) {
 }
 
 const std::vector<std::string>& preset_names() {
-  static const std::vector<std::string> names = {"tiny", "2b4t", "3b", "8b"};
+  static const std::vector<std::string> names = {"tiny", "small", "2b4t", "3b", "8b"};
   return names;
 }
 

@@ -26,7 +26,8 @@ struct ModelShape {
   float rms_eps = 1e-5f;
 };
 
-// tiny (the golden tiny-bitnet shapes), 2b4t (BitNet b1.58 2B4T), 3b (bitnet_b1_58-3B),
+// tiny (the golden tiny-bitnet shapes), small (tens of MB: tests that need a model
+// larger than the process around it), 2b4t (BitNet b1.58 2B4T), 3b (bitnet_b1_58-3B),
 // 8b (Llama3-8B-1.58). Empty for an unknown name.
 std::optional<ModelShape> preset_shape(std::string_view name);
 const std::vector<std::string>& preset_names();

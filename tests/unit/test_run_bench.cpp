@@ -86,6 +86,34 @@ TEST(RunBench, RunStreamsThePromptAndTheTextAndPrintsTimings) {
   EXPECT_EQ(r.out, want.text + "\n");
 }
 
+// The runtime issue's memory budget: what a run adds to the process's resident set
+// stays within the mapped file + the weights the model holds + the KV cache, plus
+// 10 %. A model of tens of MB (the "small" preset, F16 head, two TQ formats), so the
+// budget is not lost in the noise of the allocator and the thread stacks.
+TEST(RunBench, PeakMemoryStaysWithinFilePlusWeightsPlusKvCache) {
+  test::TempDir tmp;
+  for (const char* type : {"tq2_0", "tq1_0"}) {
+    SCOPED_TRACE(type);
+    const std::string model = tmp.file(std::string("small-") + type + ".gguf");
+    auto s = run_tern("synth --preset small --type " + std::string(type) + " -o " + model);
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    const auto j = run_json("-m " + model + " -p 'Hello world, the' -n 8 --temp 0 -t 2");
+    const auto& mem = j["memory"];
+    const double before = mem["rss_before_load_bytes"], peak = mem["peak_rss_bytes"];
+    const double file = mem["file_bytes"], weights = mem["weight_bytes"], kv = mem["kv_cache_bytes"];
+    ASSERT_GT(peak, before);
+    EXPECT_GT(file, 50e6) << "the model is too small for the budget to mean anything";
+    EXPECT_GT(weights, 0.0);
+    EXPECT_GT(kv, 0.0);
+    const double budget = 1.10 * (file + weights + kv);
+    EXPECT_LE(peak - before, budget) << "peak " << peak / 1e6 << " MB, before loading " << before / 1e6
+                                     << " MB, file " << file / 1e6 << " + weights " << weights / 1e6
+                                     << " + KV " << kv / 1e6 << " MB";
+    std::printf("[ info ] %s: the run added %.1f MB; budget %.1f MB (file %.1f + weights %.1f + KV %.1f, + 10 %%)\n",
+                type, (peak - before) / 1e6, budget / 1e6, file / 1e6, weights / 1e6, kv / 1e6);
+  }
+}
+
 TEST(RunBench, NoBosAndSpecial) {
   gguf::File file = gguf::File::open(kTiny);
   const auto tok = tokenizer::Tokenizer::from_gguf(file);

@@ -175,8 +175,11 @@ TEST(Synth, BitnetCppArchAndCopiedVocab) {
   gguf::File src = gguf::File::open(o.vocab_path);
   EXPECT_EQ(f.get_string("general.architecture"), "bitnet-b1.58");
   EXPECT_EQ(f.get_u32("bitnet-b1.58.embedding_length"), 256u);
-  for (const auto& kv : src.metadata())
-    if (kv.key.starts_with("tokenizer.")) EXPECT_EQ(*f.find(kv.key), kv.value) << kv.key;
+  for (const auto& kv : src.metadata()) {
+    if (kv.key.starts_with("tokenizer.")) {
+      EXPECT_EQ(*f.find(kv.key), kv.value) << kv.key;
+    }
+  }
 }
 
 TEST(Synth, ShapesTheTypeCannotHoldAreRefusedBeforeWriting) {
