@@ -79,6 +79,7 @@ int cmd_run(const std::vector<std::string>& args) {
       ("ignore-eos", "never stop at end of generation: EOS/EOT tokens are never sampled")
       ("truncate", "when the prompt exceeds the context, keep its last tokens (and BOS) instead of failing")
       ("no-display-prompt", "print only the generated text, not the prompt before it")
+      ("profile", "time the parts of the forward pass (matmuls, attention, LM head, ...) and print them")
       ("json", "print one JSON object (token ids, text, timings) instead of streaming text");
   // clang-format on
   po::variables_map vm;
@@ -162,6 +163,7 @@ int cmd_run(const std::vector<std::string>& args) {
   // (llama.cpp's default micro-batch) so the activation buffers stay bounded.
   sess_opt.n_batch = static_cast<uint32_t>(std::min<size_t>(tokens.size(), 512));
   sess_opt.threads = threads;
+  sess_opt.profile = vm.count("profile") > 0;
   model::Session session(model, sess_opt);
   // No more than the context can hold, so a huge value allocates nothing absurd.
   so.repeat_last_n = repeat_last_n < 0
@@ -240,6 +242,16 @@ int cmd_run(const std::vector<std::string>& args) {
   if (!model.kernels().empty()) std::fprintf(stderr, "tern run: %s\n", model.kernels().c_str());
   std::fprintf(stderr, "tern run: %-10s %10.2f ms / %5zu samples\n", "sampling", sample_ms, generated.size());
   std::fprintf(stderr, "tern run: %-10s %10.2f ms\n", "total", load_ms + prompt_ms + gen_ms);
+  if (sess_opt.profile) {
+    const model::ForwardProfile& p = session.profile();
+    double total = 0;
+    for (double s : p.seconds) total += s;
+    std::fprintf(stderr, "tern run: profile: %.2f ms in %llu forward steps of %llu tokens\n", 1e3 * total,
+                 static_cast<unsigned long long>(p.steps), static_cast<unsigned long long>(p.tokens));
+    for (int i = 0; i < model::ForwardProfile::kParts; ++i)
+      std::fprintf(stderr, "tern run:   %-28s %10.2f ms %6.1f %%\n", model::ForwardProfile::name(i), 1e3 * p.seconds[i],
+                   total > 0 ? 100 * p.seconds[i] / total : 0.0);
+  }
   // What the model cost in memory against what it must hold: the mapped file, the
   // weights it packed, the KV cache (the budget is their sum + 10 %).
   const uint64_t peak_rss = peak_rss_bytes(), file_b = model.file_bytes(), weights_b = model.weight_bytes(),
@@ -272,6 +284,14 @@ int cmd_run(const std::vector<std::string>& args) {
           {"predicted_ms", decode_ms},
           {"predicted_per_second", per_s(n_decode, decode_ms)},
           {"sample_ms", sample_ms}}},
+        {"profile_ms",
+         [&] {
+           nlohmann::ordered_json j = nlohmann::ordered_json::object();
+           if (sess_opt.profile)
+             for (int i = 0; i < model::ForwardProfile::kParts; ++i)
+               j[model::ForwardProfile::name(i)] = 1e3 * session.profile().seconds[i];
+           return j;
+         }()},
         {"memory",
          {{"rss_before_load_bytes", rss_before_load},
           {"peak_rss_bytes", peak_rss},

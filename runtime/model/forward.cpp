@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <new>
@@ -59,8 +60,24 @@ void allocate(std::vector<T>& v, uint64_t count, const std::string& model, const
 
 }  // namespace
 
+const char* ForwardProfile::name(int part) {
+#define TERN_PART_NAME(e, s) s,
+  static const char* const names[] = {TERN_FORWARD_PARTS(TERN_PART_NAME)};
+#undef TERN_PART_NAME
+  return part >= 0 && part < kParts ? names[part] : "?";
+}
+
+Session::PartTimer::PartTimer(double* slot) : slot_(slot) {
+  if (slot_) t0_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+}
+
+Session::PartTimer::~PartTimer() {
+  if (slot_) *slot_ += 1e-9 * static_cast<double>(std::chrono::steady_clock::now().time_since_epoch().count() - t0_ns_);
+}
+
 Session::Session(const Model& model, const SessionOptions& options) : model_(model), hp_(model.hparams()) {
   const ModelOptions& mo = model.options();
+  profiling_ = options.profile;
   n_ctx_ = options.n_ctx ? options.n_ctx : hp_.n_ctx_train;
   n_batch_ = std::min<size_t>(options.n_batch ? options.n_batch : 256, n_ctx_);
   f16_kv_ = mo.kv_type == KvType::F16;
@@ -151,7 +168,11 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
   float* xb = xb_.data();
   float* xb2 = xb2_.data();
 
-  for (size_t t = 0; t < m; ++t) model_.token_embd().row(static_cast<size_t>(tokens[t]), x + t * E);
+  if (profiling_) profile_.tokens += m, ++profile_.steps;
+  {
+    auto timer = timed(ForwardProfile::embed);
+    for (size_t t = 0; t < m; ++t) model_.token_embd().row(static_cast<size_t>(tokens[t]), x + t * E);
+  }
 
   for (size_t l = 0; l < hp_.n_layer; ++l) {
     const Layer& L = model_.layers()[l];
@@ -162,17 +183,20 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     matmul(L.wq, xb, m, q_.data());
     matmul(L.wk, xb, m, k_.data());
     matmul(L.wv, xb, m, v_.data());
-    for (size_t t = 0; t < m; ++t) {
-      const size_t pos = n_past_ + t;
-      rope(q_.data() + t * E, hp_.n_head, pos);
-      rope(k_.data() + t * KV, hp_.n_head_kv, pos);
-      store_kv(l, pos, k_.data() + t * KV, v_.data() + t * KV);
+    {
+      auto timer = timed(ForwardProfile::rope_kv);
+      for (size_t t = 0; t < m; ++t) {
+        const size_t pos = n_past_ + t;
+        rope(q_.data() + t * E, hp_.n_head, pos);
+        rope(k_.data() + t * KV, hp_.n_head_kv, pos);
+        store_kv(l, pos, k_.data() + t * KV, v_.data() + t * KV);
+      }
     }
     attention(l, m);
     rmsnorm(att_.data(), L.attn_sub_norm, m, E, xb);
     quantize(L.wo, xb, m);
     matmul(L.wo, xb, m, xb2);
-    for (size_t i = 0; i < m * E; ++i) x[i] += xb2[i];
+    add_residual(x, xb2, m * E);
 
     // Feed-forward.
     rmsnorm(x, L.ffn_norm, m, E, xb);
@@ -181,18 +205,21 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     quantize(L.ffn_gate, xb, m);  // once for gate and up
     matmul(L.ffn_gate, xb, m, gate);
     matmul(L.ffn_up, xb, m, up);
-    if (hp_.ffn_act == FfnActivation::SiLU) {
-      for (size_t i = 0; i < m * FF; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-    } else {
-      for (size_t i = 0; i < m * FF; ++i) {
-        const float r = std::max(gate[i], 0.0f);
-        gate[i] = r * r * up[i];
+    {
+      auto timer = timed(ForwardProfile::elementwise);
+      if (hp_.ffn_act == FfnActivation::SiLU) {
+        for (size_t i = 0; i < m * FF; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+      } else {
+        for (size_t i = 0; i < m * FF; ++i) {
+          const float r = std::max(gate[i], 0.0f);
+          gate[i] = r * r * up[i];
+        }
       }
     }
     rmsnorm(gate, L.ffn_sub_norm, m, FF, xb);
     quantize(L.ffn_down, xb, m);
     matmul(L.ffn_down, xb, m, xb2);
-    for (size_t i = 0; i < m * E; ++i) x[i] += xb2[i];
+    add_residual(x, xb2, m * E);
   }
   n_past_ += m;
 
@@ -205,11 +232,18 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
 
 // Per-token int8 activations (BitNet), shared by the matmuls that follow
 // until the next quantize(). Nothing to do in float mode.
+void Session::add_residual(float* x, const float* y, size_t n) const {
+  auto timer = timed(ForwardProfile::elementwise);
+  for (size_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
 void Session::quantize(const TernaryLinear& w, const float* x, size_t m) {
+  auto timer = timed(ForwardProfile::quantize);
   if (!float_acts_) quantize_acts(x, m, w.k, acts_row_length(w), acts_, pool_.get());
 }
 
 void Session::matmul(const TernaryLinear& w, const float* x, size_t m, float* y) {
+  auto timer = timed(ForwardProfile::matmul);
   if (float_acts_) {
     linear_float(w, x, m, y, scratch_, ggml_rounding_ ? FloatActs::LikeGgml : FloatActs::F32);
   } else {
@@ -224,6 +258,7 @@ void Session::matmul(const TernaryLinear& w, const float* x, size_t m, float* y)
 // squares takes f32 products into a double; scale = 1 / sqrtf(mean + eps) in f32.
 // x and y may be the same buffer.
 void Session::rmsnorm(const float* x, const std::vector<float>& weight, size_t m, size_t n, float* y) const {
+  auto timer = timed(ForwardProfile::norm);
   for (size_t t = 0; t < m; ++t) {
     const float* xt = x + t * n;
     float* yt = y + t * n;
@@ -268,6 +303,7 @@ void Session::store_kv(size_t layer, size_t pos, const float* k, const float* v)
 // Every (token, head) pair is independent: spread them over the pool, each
 // thread with its own scores and Q buffers.
 void Session::attention(size_t layer, size_t m) {
+  auto timer = timed(ForwardProfile::attention);
   pool_->parallel_for(m * hp_.n_head, 1, [&](uint64_t begin, uint64_t end, int thread) {
     float* scores = scores_.data() + static_cast<size_t>(thread) * n_ctx_;
     float* qh = qh_.data() + static_cast<size_t>(thread) * hp_.head_dim;
@@ -335,6 +371,7 @@ void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float*
 // The LM head over dequantised rows: logits[t][v] = head_row(v) . x[t].
 // A simple float path; each row is dequantised once per step for all tokens.
 void Session::head(const float* x, size_t m, float* logits) {
+  auto timer = timed(ForwardProfile::head);
   const FloatRows& H = model_.head();
   const size_t E = hp_.n_embd, V = hp_.n_vocab;
   if (!float_acts_ && head_kernel_supports(H.type)) {

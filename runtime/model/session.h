@@ -28,6 +28,23 @@ struct SessionOptions {
   uint32_t n_ctx = 0;    // KV cache positions; 0 = the model's context_length
   uint32_t n_batch = 0;  // tokens per forward step; longer evals run in steps; 0 = min(n_ctx, 256)
   int threads = 1;       // threads of the session's pool (the caller's thread is one of them)
+  bool profile = false;  // time the parts of the forward pass (Session::profile)
+};
+
+// Wall time of each part of the forward pass, summed over the evals of a
+// session run with SessionOptions::profile (tern run --profile).
+struct ForwardProfile {
+#define TERN_FORWARD_PARTS(X)                                                                \
+  X(embed, "token embedding") X(norm, "RMS norms") X(quantize, "activation quantisation")   \
+  X(matmul, "ternary matmuls") X(rope_kv, "RoPE + KV store") X(attention, "attention")      \
+  X(elementwise, "residuals + FFN activation") X(head, "LM head")
+#define TERN_PART_ENUM(e, s) e,
+  enum Part { TERN_FORWARD_PARTS(TERN_PART_ENUM) kParts };
+#undef TERN_PART_ENUM
+  static const char* name(int part);
+  double seconds[kParts] = {};
+  uint64_t tokens = 0;  // tokens evaluated
+  uint64_t steps = 0;   // forward steps (batches)
 };
 
 // The Model must outlive its sessions (they keep a reference to it) and must
@@ -44,6 +61,8 @@ class Session {
   void eval(const int32_t* tokens, size_t n, float* logits, bool all_logits);
 
   size_t n_past() const { return n_past_; }
+  // All zero unless the session was made with SessionOptions::profile.
+  const ForwardProfile& profile() const { return profile_; }
   size_t n_ctx() const { return n_ctx_; }
   // Forgets the cache: the next eval starts at position 0.
   void reset() { n_past_ = 0; }
@@ -54,6 +73,7 @@ class Session {
 
  private:
   void forward(const int32_t* tokens, size_t m, float* logits, bool all_logits);
+  void add_residual(float* x, const float* y, size_t n) const;
   void quantize(const TernaryLinear& w, const float* x, size_t m);
   void matmul(const TernaryLinear& w, const float* x, size_t m, float* y);
   void rmsnorm(const float* x, const std::vector<float>& weight, size_t m, size_t n, float* y) const;
@@ -71,6 +91,23 @@ class Session {
   bool f16_kv_ = true;
   bool float_acts_ = false;
   bool ggml_rounding_ = false;
+  bool profiling_ = false;
+  mutable ForwardProfile profile_;
+  // Adds the wall time of its scope to one part of profile_ (nothing when not profiling).
+  class PartTimer {
+   public:
+    PartTimer(double* slot);
+    ~PartTimer();
+    PartTimer(const PartTimer&) = delete;
+    PartTimer& operator=(const PartTimer&) = delete;
+
+   private:
+    double* slot_;
+    int64_t t0_ns_ = 0;
+  };
+  PartTimer timed(ForwardProfile::Part part) const {
+    return PartTimer(profiling_ ? &profile_.seconds[part] : nullptr);
+  }
 
   // KV cache: [n_layer][n_ctx][n_embd_kv], f32 or f16 bits.
   std::vector<float> k_f32_, v_f32_;

@@ -114,6 +114,29 @@ TEST(RunBench, PeakMemoryStaysWithinFilePlusWeightsPlusKvCache) {
   }
 }
 
+// --profile: every part of the forward pass is timed, the parts add up to no more
+// than the prompt and generation time, and the matmuls and the head take some.
+TEST(RunBench, ProfileTimesEveryPartOfTheForwardPass) {
+  const auto j = run_json("-m " + kTiny + " -p 'Hello world' -n 8 --temp 0 -t 2 --profile");
+  const auto& p = j["profile_ms"];
+  ASSERT_EQ(p.size(), 8u) << p.dump();
+  double sum = 0;
+  for (const auto& [part, ms] : p.items()) {
+    EXPECT_GE(ms.get<double>(), 0.0) << part;
+    sum += ms.get<double>();
+  }
+  EXPECT_GT(p["ternary matmuls"].get<double>(), 0.0);
+  EXPECT_GT(p["LM head"].get<double>(), 0.0);
+  EXPECT_GT(p["attention"].get<double>(), 0.0);
+  EXPECT_LE(sum, j["timings"]["prompt_ms"].get<double>() + j["timings"]["predicted_ms"].get<double>() + 1.0);
+  auto r = run_tern("run -m " + kTiny + " -p 'Hello world' -n 4 --temp 0 -t 1 --profile");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* what : {"profile:", "ternary matmuls", "LM head", "RMS norms", "activation quantisation"})
+    EXPECT_NE(r.err.find(what), std::string::npos) << what << "\n" << r.err;
+  // Without --profile nothing is timed.
+  EXPECT_TRUE(run_json("-m " + kTiny + " -p 'Hello' -n 2 --temp 0 -t 1")["profile_ms"].empty());
+}
+
 TEST(RunBench, NoBosAndSpecial) {
   gguf::File file = gguf::File::open(kTiny);
   const auto tok = tokenizer::Tokenizer::from_gguf(file);
