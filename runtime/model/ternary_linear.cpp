@@ -1,10 +1,17 @@
 #include "runtime/model/ternary_linear.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <optional>
 #include <string>
 
+#include "runtime/core/cpu_info.h"
 #include "runtime/core/error.h"
 #include "runtime/ref/formats.h"
 #include "runtime/ref/fp16.h"
@@ -149,6 +156,87 @@ void pack_for_kernels(TernaryLinear& w, const KernelChoice& choice) {
 
 size_t acts_row_length(const TernaryLinear& w) { return w.packed ? w.packed->layout.k_padded : w.k; }
 
+namespace {
+
+#if defined(__x86_64__)
+// ref::quantize_activations and the row's sum in two AVX2 passes, bit for bit:
+// the max of |x| (exact in any order), then q = round_to_int8(x * s) as the
+// reference writes it (truncate, then +-1 where the fraction reaches +-0.5,
+// clamp to +-127) and the int32 sum of q. Empty when a value is not finite (the
+// reference then names it).
+__attribute__((target("avx2,fma"))) std::optional<float> quantize_row_avx2(const float* x, size_t k, int8_t* q,
+                                                                         int32_t* sum) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  __m256 amax = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, inf, _CMP_NLT_UQ));  // inf or NaN
+    amax = _mm256_max_ps(amax, a);
+  }
+  if (_mm256_movemask_ps(bad)) return std::nullopt;
+  float lanes[8];
+  _mm256_storeu_ps(lanes, amax);
+  float m = 0.0f;
+  for (float v : lanes) m = std::max(m, v);
+  for (; i < k; ++i) {
+    if (!std::isfinite(x[i])) return std::nullopt;
+    m = std::max(m, std::fabs(x[i]));
+  }
+  if (m == 0.0f) {
+    std::fill(q, q + k, int8_t{0});
+    *sum = 0;
+    return 1.0f;
+  }
+  const float s = 127.0f / m;
+  const __m256 vs = _mm256_set1_ps(s), half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  __m256i acc = _mm256_setzero_si256();
+  i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
+    __m256i t = _mm256_cvttps_epi32(v);
+    const __m256 frac = _mm256_sub_ps(v, _mm256_cvtepi32_ps(t));
+    // Comparison masks are -1 where true: t + [frac >= 0.5] - [frac <= -0.5].
+    t = _mm256_sub_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(frac, half, _CMP_GE_OQ)));
+    t = _mm256_add_epi32(t, _mm256_castps_si256(_mm256_cmp_ps(frac, mhalf, _CMP_LE_OQ)));
+    t = _mm256_max_epi32(lo, _mm256_min_epi32(hi, t));
+    acc = _mm256_add_epi32(acc, t);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(q + i), _mm_packs_epi16(w, w));
+  }
+  int32_t lanes_i[8];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes_i), acc);
+  int32_t total = 0;
+  for (int32_t v : lanes_i) total += v;
+  for (; i < k; ++i) {
+    q[i] = ref::round_to_int8(x[i] * s);
+    total += q[i];
+  }
+  *sum = total;
+  return s;
+}
+#endif
+
+}  // namespace
+
+void quantize_row(const float* x, size_t k, int8_t* q, float* scale, int32_t* sum) {
+#if defined(__x86_64__)
+  static const bool avx2 = host_cpu().supports(Isa::avx2);
+  if (avx2) {
+    if (std::optional<float> s = quantize_row_avx2(x, k, q, sum)) {
+      *scale = *s;
+      return;
+    }
+  }
+#endif
+  *scale = ref::quantize_activations(x, k, q);  // also the error for a value that is not finite
+  int32_t total = 0;
+  for (size_t j = 0; j < k; ++j) total += q[j];
+  *sum = total;
+}
+
 void quantize_acts(const float* x, size_t m, size_t k, size_t k_padded, QuantizedActs& out, ThreadPool* pool) {
   out.m = m;
   out.k = k;
@@ -157,11 +245,8 @@ void quantize_acts(const float* x, size_t m, size_t k, size_t k_padded, Quantize
   if (out.scales.size() < m) out.scales.resize(m), out.sums.resize(m);
   auto one = [&](size_t t) {
     int8_t* q = out.q.data() + t * k_padded;
-    out.scales[t] = ref::quantize_activations(x + t * k, k, q);
+    quantize_row(x + t * k, k, q, &out.scales[t], &out.sums[t]);
     std::fill(q + k, q + k_padded, int8_t{0});
-    int32_t sum = 0;
-    for (size_t j = 0; j < k; ++j) sum += q[j];
-    out.sums[t] = sum;
   };
   if (pool && m > 1)
     pool->parallel_for(m, 1, [&](uint64_t b, uint64_t e) { for (uint64_t t = b; t < e; ++t) one(t); });

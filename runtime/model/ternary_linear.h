@@ -81,6 +81,10 @@ struct QuantizedActs {
   std::vector<float> scales;
   std::vector<int32_t> sums;
 };
+// One token: q = ref::quantize_activations(x), its scale and the int32 sum of q,
+// with AVX2 where the CPU has it (the same bytes). Throws tern::Error naming the
+// first value that is not finite.
+void quantize_row(const float* x, size_t k, int8_t* q, float* scale, int32_t* sum);
 // k_padded >= k (the packed layout's row length, or k for the reference path).
 // Tokens are spread over the pool.
 void quantize_acts(const float* x, size_t m, size_t k, size_t k_padded, QuantizedActs& out, ThreadPool* pool);
