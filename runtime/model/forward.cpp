@@ -180,9 +180,7 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     // Attention.
     rmsnorm(x, L.attn_norm, m, E, xb);
     quantize(L.wq, xb, m);  // once for q, k and v (they read the same input)
-    matmul(L.wq, xb, m, q_.data());
-    matmul(L.wk, xb, m, k_.data());
-    matmul(L.wv, xb, m, v_.data());
+    matmuls({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xb, m);
     {
       auto timer = timed(ForwardProfile::rope_kv);
       for (size_t t = 0; t < m; ++t) {
@@ -203,8 +201,7 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     float* gate = hb_.data();
     float* up = hb2_.data();
     quantize(L.ffn_gate, xb, m);  // once for gate and up
-    matmul(L.ffn_gate, xb, m, gate);
-    matmul(L.ffn_up, xb, m, up);
+    matmuls({{&L.ffn_gate, gate}, {&L.ffn_up, up}}, xb, m);
     {
       auto timer = timed(ForwardProfile::elementwise);
       if (hp_.ffn_act == FfnActivation::SiLU) {
@@ -240,6 +237,19 @@ void Session::add_residual(float* x, const float* y, size_t n) const {
 void Session::quantize(const TernaryLinear& w, const float* x, size_t m) {
   auto timer = timed(ForwardProfile::quantize);
   if (!float_acts_) quantize_acts(x, m, w.k, acts_row_length(w), acts_, pool_.get());
+}
+
+// Projections of the same input, in one dispatch over the pool (int8 activations).
+void Session::matmuls(std::initializer_list<LinearOut> outs, const float* x, size_t m) {
+  if (float_acts_) {
+    for (const LinearOut& o : outs) matmul(*o.w, x, m, o.y);
+    return;
+  }
+  auto timer = timed(ForwardProfile::matmul);
+  for (const LinearOut& o : outs)
+    if (acts_.m != m || acts_.k != o.w->k || acts_.k_padded != acts_row_length(*o.w))
+      throw Error("internal: matmul of " + o.w->name + " without matching quantised activations");
+  linear_many({outs.begin(), outs.size()}, acts_, pool_.get());
 }
 
 void Session::matmul(const TernaryLinear& w, const float* x, size_t m, float* y) {

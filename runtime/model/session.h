@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -76,6 +77,7 @@ class Session {
   void add_residual(float* x, const float* y, size_t n) const;
   void quantize(const TernaryLinear& w, const float* x, size_t m);
   void matmul(const TernaryLinear& w, const float* x, size_t m, float* y);
+  void matmuls(std::initializer_list<LinearOut> outs, const float* x, size_t m);
   void rmsnorm(const float* x, const std::vector<float>& weight, size_t m, size_t n, float* y) const;
   void rope(float* v, size_t n_heads, size_t pos) const;
   void store_kv(size_t layer, size_t pos, const float* k, const float* v);

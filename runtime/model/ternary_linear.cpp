@@ -254,6 +254,43 @@ void quantize_acts(const float* x, size_t m, size_t k, size_t k_padded, Quantize
     for (size_t t = 0; t < m; ++t) one(t);
 }
 
+namespace {
+
+// The packed projections of outs (every n_tile divides unit) over the pool.
+void run_packed(std::span<const LinearOut> outs, uint64_t unit, const QuantizedActs& x, ThreadPool* pool) {
+  // One row space for all outputs, each starting at a multiple of `unit`, so every
+  // chunk boundary is a tile boundary of each tensor: one dispatch for them all.
+  std::vector<uint64_t> start(outs.size() + 1, 0);
+  for (size_t i = 0; i < outs.size(); ++i) start[i + 1] = start[i] + (outs[i].w->n + unit - 1) / unit * unit;
+  auto rows = [&](uint64_t begin, uint64_t end) {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const uint64_t b = std::max(begin, start[i]), e = std::min(end, start[i + 1]);
+      const TernaryLinear& w = *outs[i].w;
+      if (b >= e || b - start[i] >= w.n) continue;
+      const PackedLinear& p = *w.packed;
+      KernelArgs a{};
+      a.weights = p.bytes.data();
+      a.act = x.q.data();
+      a.act_scale = x.scales.data();
+      a.act_sum = x.sums.data();
+      a.out = outs[i].y;
+      a.out_stride = w.n;
+      a.m = x.m;
+      a.n = w.n;
+      a.w_scale = w.scale;
+      a.row_begin = b - start[i];
+      a.row_end = std::min<uint64_t>(e - start[i], w.n);
+      (x.m == 1 ? p.gemv : p.gemm)(a);
+    }
+  };
+  if (pool && pool->size() > 1)
+    pool->parallel_for(start.back(), unit, rows);
+  else
+    rows(0, start.back());
+}
+
+}  // namespace
+
 void linear(const TernaryLinear& w, const QuantizedActs& x, float* y, ThreadPool* pool) {
   if (!w.packed) {
     // Reference path: the activations are dense (k_padded == k).
@@ -267,29 +304,24 @@ void linear(const TernaryLinear& w, const QuantizedActs& x, float* y, ThreadPool
     }
     return;
   }
-  const PackedLinear& p = *w.packed;
-  KernelArgs a{};
-  a.weights = p.bytes.data();
-  a.act = x.q.data();
-  a.act_scale = x.scales.data();
-  a.act_sum = x.sums.data();
-  a.out = y;
-  a.out_stride = w.n;
-  a.m = x.m;
-  a.n = w.n;
-  a.w_scale = w.scale;
-  const Kernel& k = x.m == 1 ? p.gemv : p.gemm;
-  auto rows = [&](uint64_t begin, uint64_t end) {
-    KernelArgs r = a;
-    r.row_begin = begin;
-    r.row_end = end;
-    k(r);
-  };
-  if (pool && pool->size() > 1)
-    pool->parallel_for(w.n, p.layout.n_tile, rows);
-  else
-    rows(0, w.n);
+  const LinearOut one{&w, y};
+  run_packed({&one, 1}, w.packed->layout.n_tile, x, pool);
 }
+
+void linear_many(std::span<const LinearOut> outs, const QuantizedActs& x, ThreadPool* pool) {
+  // One dispatch needs packed weights whose tiles all divide the largest one.
+  uint64_t unit = 1;
+  for (const LinearOut& o : outs)
+    if (o.w->packed) unit = std::max<uint64_t>(unit, o.w->packed->layout.n_tile);
+  bool together = true;
+  for (const LinearOut& o : outs) together &= o.w->packed && unit % o.w->packed->layout.n_tile == 0;
+  if (!together) {
+    for (const LinearOut& o : outs) linear(*o.w, x, o.y, pool);
+    return;
+  }
+  run_packed(outs, unit, x, pool);
+}
+
 
 void linear(const TernaryLinear& w, const float* x, size_t m, float* y, LinearScratch& s) {
   quantize_acts(x, m, w.k, acts_row_length(w), s.acts, nullptr);

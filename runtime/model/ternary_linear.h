@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,14 @@ size_t acts_row_length(const TernaryLinear& w);
 // y[m][w.n] = W x from activations quantised by quantize_acts (with k_padded =
 // acts_row_length(w)); rows split over the pool in the kernel's tile units.
 void linear(const TernaryLinear& w, const QuantizedActs& x, float* y, ThreadPool* pool);
+
+// Several projections of the same activations (q, k, v; gate, up) in one
+// dispatch over the pool: y = W x for each (W, y), the same results as linear().
+struct LinearOut {
+  const TernaryLinear* w;
+  float* y;
+};
+void linear_many(std::span<const LinearOut> outs, const QuantizedActs& x, ThreadPool* pool);
 
 // Buffers linear() reuses between calls. They only grow, so after the first
 // call of the largest shape there is no allocation per token.
