@@ -111,8 +111,9 @@ TEST(LlvmBackend, RejectsWhatItCannotBuildAndSaysWhy) {
   KernelDesc d = default_kernel(Op::gemv, 64, 256, 1, Isa::avx2);
   d.backend = Backend::llvm;
   d.family = Family::lut;
-  d.lut_group = 2;
-  EXPECT_NE(registry.unsupported_reason(d).find("mad"), std::string::npos);
+  d.lut_group = 5;  // lut kernels take g = 2, 3 or 4
+  d.lut_entry = DType::i16;
+  EXPECT_NE(registry.unsupported_reason(d).find("lut_group"), std::string::npos);
   d = default_kernel(Op::gemv, 64, 256, 1, Isa::avx2);
   d.backend = Backend::llvm;
   d.unroll = 3;
