@@ -410,24 +410,29 @@ class LutEmitter : public IrEmitter {
   // g = 4: `units` (<= 4) units from u, i.e. up to 8 groups, of every row vector.
   // The looked-up bytes of the groups are summed as bytes, then each (p, n) byte
   // pair becomes the int16 lo(p) - lo(n) + 32 (hi(p) - hi(n)): the bias cancels.
+  // Both halves of the row vector take a group's table in turn, so each table is
+  // loaded once and no broadcast table waits in a register (or a spill slot).
   void pn_units(const Block& blk, Value* u, int units) {
     for (int r = 0; r < R_; ++r) {
       if (d_.prefetch)
         for (int j = 0; j < units; ++j) prefetch(unit_offset(blk, r, b_.CreateAdd(u, i64(j)), 0));
-      for (int h = 0; h < 2; ++h)
-        for (int t = 0; t < blk.tokens; ++t) {
-          Value *lsum = nullptr, *hsum = nullptr;
-          for (int gi = 0; gi < 2 * units; ++gi) {
-            Value* uj = b_.CreateAdd(u, i64(gi / 2));
+      for (int t = 0; t < blk.tokens; ++t) {
+        Value *lsum[2] = {nullptr, nullptr}, *hsum[2] = {nullptr, nullptr};
+        for (int gi = 0; gi < 2 * units; ++gi) {
+          Value* uj = b_.CreateAdd(u, i64(gi / 2));
+          Value* group = b_.CreateAdd(b_.CreateMul(u, i64(2)), i64(gi));
+          Value* tl = table(blk, t, group, 0);
+          Value* th = table(blk, t, group, 1);
+          for (int h = 0; h < 2; ++h) {
             Value* idx = indices(load(vb_, weights_, unit_offset(blk, r, uj, uint64_t(h) * V_)), gi % 2);
-            Value* group = b_.CreateAdd(b_.CreateMul(u, i64(2)), i64(gi));
-            Value* lo = lookup(table(blk, t, group, 0), idx);
-            Value* hi = lookup(table(blk, t, group, 1), idx);
-            lsum = lsum ? b_.CreateAdd(lsum, lo) : lo;
-            hsum = hsum ? b_.CreateAdd(hsum, hi) : hi;
+            Value* lo = lookup(tl, idx);
+            Value* hi = lookup(th, idx);
+            lsum[h] = lsum[h] ? b_.CreateAdd(lsum[h], lo) : lo;
+            hsum[h] = hsum[h] ? b_.CreateAdd(hsum[h], hi) : hi;
           }
-          add_acc(r, t, h, pn_difference(lsum, hsum));
         }
+        for (int h = 0; h < 2; ++h) add_acc(r, t, h, pn_difference(lsum[h], hsum[h]));
+      }
     }
   }
 
