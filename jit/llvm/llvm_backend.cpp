@@ -4,6 +4,7 @@
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/MemoryBuffer.h>
@@ -60,7 +61,18 @@ class LlvmJit {
   explicit LlvmJit(std::string cache_dir) : cache_dir_(std::move(cache_dir)) {
     codegen::initialize_llvm_targets();
     tm_ = codegen::make_host_target_machine();
-    auto jit = llvm::orc::LLJITBuilder().create();
+    // JITLink (ObjectLinkingLayer) puts all of an object's sections in one allocation.
+    // RuntimeDyld, LLJIT's default in LLVM 14, maps code and constants separately, and
+    // with other JITs' code in between (the tuner keeps thousands of Xbyak buffers) the
+    // two can end up more than 2 GB apart, out of reach of the small code model's
+    // RIP-relative constant loads: a kernel then reads the wrong address.
+    auto jit = llvm::orc::LLJITBuilder()
+                   .setObjectLinkingLayerCreator(
+                       [](llvm::orc::ExecutionSession& es,
+                          const llvm::Triple&) -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
+                         return std::make_unique<llvm::orc::ObjectLinkingLayer>(es);
+                       })
+                   .create();
     if (!jit) throw Error("LLVM ORC JIT: " + llvm_error(jit.takeError()));
     jit_ = std::move(*jit);
     // Kernels may call memset / memcpy (LLVM turns zeroing loops into them): resolve them in this process.

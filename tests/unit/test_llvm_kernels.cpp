@@ -9,6 +9,8 @@
 #include <fstream>
 #include <random>
 
+#include <sys/mman.h>
+
 #include "jit/llvm/llvm_backend.h"
 #include "kernel_tester.h"
 #include "runtime/core/cpu_info.h"
@@ -124,6 +126,43 @@ TEST(LlvmBackend, RejectsWhatItCannotBuildAndSaysWhy) {
   if (!host_cpu().supports(Isa::neondot)) {
     EXPECT_NE(registry.unsupported_reason(d).find("neondot"), std::string::npos);
   }
+}
+
+// Kernels compiled while other mappings take address space between them (the tuner
+// keeps thousands of Xbyak buffers, 1 MiB each) stay exact: each object's code and
+// constants must stay within reach of each other (the small code model's RIP-relative
+// loads reach 2 GB), which JITLink's one allocation per object guarantees. (With
+// RuntimeDyld the combined Llvm + Tune suites once crashed this way; this layout
+// of mappings did not reproduce that, so it guards the property, not the exact case.)
+TEST(LlvmBackend, KernelsStayExactWithGigabytesMappedBetweenCompiles) {
+  if (!host_cpu().supports(Isa::avx2)) GTEST_SKIP() << "no AVX2";
+  KernelRegistry registry;
+  registry.add(jit::make_llvm_provider(""));
+  std::vector<std::pair<void*, size_t>> maps;
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (int i = 0; i < 12; ++i) {
+    KernelDesc d = default_kernel(Op::gemv, 40 + 8 * i, 300, 1, Isa::avx2);
+    d.backend = Backend::llvm;
+    if (i % 2) {  // a lut kernel: constant-pool vectors (nibble masks, tables' offsets)
+      d.family = Family::lut;
+      d.lut_group = 4;
+      d.lut_entry = DType::i8;
+      d.n_tile = 32;
+      d.k_block = 256;
+      d.unroll = 1;
+      d.n = 64;
+    }
+    ASSERT_EQ(registry.unsupported_reason(d), "") << to_name(d);
+    KernelTester().registry(registry).n(d.n).k(d.k).m(1).seed(seed + i).test(d);
+    if (HasFatalFailure()) break;
+    for (int g = 0; g < 800; ++g) {  // 800 MiB in 1 MiB pieces, as Xbyak's code buffers come
+      const size_t bytes = size_t(1) << 20;
+      void* p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p != MAP_FAILED) maps.emplace_back(p, bytes);
+    }
+  }
+  for (auto [p, bytes] : maps) munmap(p, bytes);
 }
 
 TEST(LlvmBackend, SecondStartLoadsTheObjectCacheAndACorruptEntryIsRecompiled) {
