@@ -223,9 +223,10 @@ class ModelLoader {
     const ModelOptions& o = m_.options_;
     // Packed right away, so only one tensor's trits are ever unpacked at a time.
     if (o.use_kernels && o.acts == Activations::Int8 && w.block == 0) pack(w, n, k);
-    // The packed copy is all the forward pass reads: the file's pages of this tensor need
-    // not stay resident (peak RSS: the head, the packed weights and the KV cache).
-    if (w.packed) f_.release(t);
+    // The packed copy (or, on the reference path, the unpacked trits) is all the forward
+    // pass reads: the file's pages of this tensor need not stay resident (peak RSS: the
+    // head, the weights and the KV cache).
+    f_.release(t);
     return w;
   }
 
