@@ -2,8 +2,8 @@
 # The aarch64 build, tested on this x86-64 machine under qemu-user:
 #   0. generates the aarch64 kernel library with the host's `tern gen` (LLVM): NEON, NEON dotprod and
 #      i8mm kernels of the tiny golden models' shapes plus two shapes with odd tails, for a Neoverse N2,
-#      and a few more configs by name (odd token tiles for i8mm's token pairs, two accumulator sets,
-#      K blocks that do not divide K, prefetch);
+#      and a few more configs by name: mad (odd token tiles for i8mm's token pairs, two accumulator
+#      sets, K blocks that do not divide K, prefetch) and lut (tbl lookups; g = 2, 3, 4);
 #   1. cross-configures build-arm64/ (cmake/aarch64-linux-gnu.cmake) with that library linked in
 #      (-DTERN_AOT_DIR) and builds `tern` and the unit test binary only (no benchmarks, no x86 JIT,
 #      no LLVM at run time);
@@ -40,6 +40,11 @@ extra=(
   tern_gemv_t2_i8f32_mad_n2k384u2p4__i8mm_aot_N64K1000M1
   tern_gemm_t2_i8f32_mad_n4k256u4t2a2__neondot_aot_N64K1000M7
   tern_gemv_t2_i8f32_mad_n6k384u3__neon_aot_N37K300M1
+  tern_gemv_t2_i8f32_lut_n32k256u1g2ei16__neon_aot_N37K300M1
+  tern_gemm_t2_i8f32_lut_n64k264u1t2g3ei16__neondot_aot_N64K1000M7
+  tern_gemv_t2_i8f32_lut_n32k512u1g4__i8mm_aot_N64K1000M1
+  tern_gemm_t2_i8f32_lut_n32k256u1t3g4__neon_aot_N37K300M7
+  tern_gemv_t2_i8f32_lut_n64k1008u2g3ei16__neondot_aot_N37K300M1
 )
 "$HOST_TERN" gen --target aarch64-linux-gnu --cpu neoverse-n2 -m tests/data/tiny-bitnet-tq2_0.gguf \
   --shapes 300x37,1000x64 "${extra[@]/#/--kernel=}" -o "$AOT_DIR"
