@@ -51,6 +51,7 @@
 #include "cli/cli_common.h"
 #include "cli/progress.h"
 #include "runtime/core/cpu_info.h"
+#include "runtime/core/huge_pages.h"
 #include "runtime/core/error.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/model.h"
@@ -100,10 +101,15 @@ double read_bandwidth_gbs(int threads) {
   const size_t per_thread =
       std::max<size_t>(size_t(256) << 20, 8 * host_cpu().l3_bytes) / threads / 128 * 128;
   const size_t bytes = per_thread * threads;
-  std::unique_ptr<uint8_t, decltype(&std::free)> buf(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)),
-                                                     &std::free);
-  if (!buf) throw Error("bench: cannot allocate " + human_bytes(bytes) + " for the bandwidth probe");
-  std::memset(buf.get(), 1, bytes);
+  // On huge pages where the system allows, like the weights it is compared with.
+  LargeVector<uint8_t> probe;
+  try {
+    probe.resize(bytes);
+  } catch (const std::bad_alloc&) {
+    throw Error("bench: cannot allocate " + human_bytes(bytes) + " for the bandwidth probe");
+  }
+  uint8_t* const buf_ptr = probe.data();
+  std::memset(buf_ptr, 1, bytes);
 
   std::vector<double> runs;
   for (int pass = 0; pass < 8; ++pass) {
@@ -113,7 +119,7 @@ double read_bandwidth_gbs(int threads) {
       ready.fetch_add(1);
       while (!go.load(std::memory_order_acquire)) {
       }
-      const uint8_t* p = buf.get() + static_cast<size_t>(t) * per_thread;
+      const uint8_t* p = buf_ptr + static_cast<size_t>(t) * per_thread;
 #if defined(__x86_64__)
       g_sink.fetch_add(avx2 ? read_slice_avx2(p, per_thread) : read_slice_scalar(p, per_thread),
                        std::memory_order_relaxed);

@@ -47,13 +47,14 @@ const std::array<float, 65536>& f16_table() {
 float round_f16(float x) { return ref::f16_to_f32(ref::f32_to_f16(x)); }
 float round_bf16(float x) { return ref::bf16_to_f32(ref::f32_to_bf16(x)); }
 
-template <class T>
-void allocate(std::vector<T>& v, uint64_t count, const std::string& model, const char* what, uint64_t n_ctx) {
+template <class Vector>
+void allocate(Vector& v, uint64_t count, const std::string& model, const char* what, uint64_t n_ctx) {
   try {
     if (count > v.max_size()) throw std::bad_alloc();
-    v.assign(static_cast<size_t>(count), T{});
+    v.assign(static_cast<size_t>(count), typename Vector::value_type{});
   } catch (const std::bad_alloc&) {
-    throw Error(model + ": cannot allocate the " + what + " (" + std::to_string(count * sizeof(T) >> 20) +
+    throw Error(model + ": cannot allocate the " + what + " (" +
+                std::to_string(count * sizeof(typename Vector::value_type) >> 20) +
                 " MiB for n_ctx " + std::to_string(n_ctx) + "); try a smaller context");
   }
 }

@@ -112,8 +112,8 @@ class Session {
   }
 
   // KV cache: [n_layer][n_ctx][n_embd_kv], f32 or f16 bits.
-  std::vector<float> k_f32_, v_f32_;
-  std::vector<uint16_t> k_f16_, v_f16_;
+  LargeVector<float> k_f32_, v_f32_;
+  LargeVector<uint16_t> k_f16_, v_f16_;
   // Rope cos/sin per position and frequency: [n_ctx][head_dim / 2].
   std::vector<float> rope_cos_, rope_sin_;
 

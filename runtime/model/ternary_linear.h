@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "runtime/core/ggml_type.h"
+#include "runtime/core/huge_pages.h"
 #include "runtime/core/layout.h"
 #include "runtime/dispatch/kernel_choice.h"
 #include "runtime/gguf/gguf.h"
@@ -35,7 +36,7 @@ namespace tern::model {
 struct PackedLinear {
   KernelChoice choice;
   PackedLayout layout;
-  std::vector<uint8_t> bytes;
+  LargeVector<uint8_t> bytes;  // on huge pages where the system allows (streamed every token)
   Kernel gemv, gemm;
 };
 
