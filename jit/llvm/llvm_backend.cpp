@@ -8,6 +8,7 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 // LLVM 17 moved Host.h from Support/ to TargetParser/.
 #if __has_include(<llvm/TargetParser/Host.h>)
@@ -55,7 +56,8 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-// One LLJIT per provider; kept alive by every kernel it made.
+// One LLJIT per provider; kept alive by every kernel it made. Objects are cached on
+// disk under (kernel name, hash of LLVM version, target, CPU, features and the IR).
 class LlvmJit {
  public:
   explicit LlvmJit(std::string cache_dir) : cache_dir_(std::move(cache_dir)) {
@@ -91,16 +93,22 @@ class LlvmJit {
     const auto start = std::chrono::steady_clock::now();
     std::string object, path;
     bool hit = false;
+    // The IR is built either way (about a millisecond): its text is part of the cache key,
+    // so a tern whose IR builders changed never loads an object an older one compiled.
+    llvm::LLVMContext context;
+    auto module = std::make_unique<llvm::Module>(name, context);
+    codegen::emit_kernel(*module, d, tm_->getTargetCPU().str());
     if (!cache_dir_.empty()) {
+      std::string ir;
+      llvm::raw_string_ostream ir_os(ir);
+      module->print(ir_os, nullptr);
+      ir_os.flush();
       std::ostringstream file;
-      file << name << "-" << std::hex << fnv1a(key_ + "|" + name) << ".o";
+      file << name << "-" << std::hex << fnv1a(key_ + "|" + ir) << ".o";
       path = cache_dir_ + "/" + file.str();
       hit = read_file(path, object);
     }
     if (!hit) {
-      llvm::LLVMContext context;
-      auto module = std::make_unique<llvm::Module>(name, context);
-      codegen::emit_kernel(*module, d, tm_->getTargetCPU().str());
       codegen::optimize(*module, *tm_);
       object = codegen::emit_object(*module, *tm_);
       // TERN_JIT_DUMP=dir, as for the Xbyak kernels: the object and its assembly.

@@ -1,7 +1,8 @@
 // The LLVM backend at run time: kernels built as LLVM IR by codegen/llvm,
 // compiled for this CPU and loaded with ORC LLJIT. Compiled objects are cached
-// on disk, keyed by (kernel name, LLVM version, CPU name and features), so a
-// second start loads them instead of compiling again.
+// on disk, keyed by (kernel name, LLVM version, CPU name and features, the IR
+// itself), so a second start loads them instead of compiling again, and a tern
+// whose IR builders changed compiles afresh.
 #pragma once
 
 #include <cstdint>
