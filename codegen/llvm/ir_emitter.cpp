@@ -70,7 +70,8 @@ void IrEmitter::load_args(Value* args) {
   w_scale_ = field(11, f32_, "w_scale");
 }
 
-void IrEmitter::for_range(Value* begin, Value* end, uint64_t step, const std::function<void(Value*)>& fn) {
+void IrEmitter::for_range(Value* begin, Value* end, uint64_t step, const std::function<void(Value*)>& fn,
+                          unsigned unroll) {
   BasicBlock* pre = b_.GetInsertBlock();
   BasicBlock* head = BasicBlock::Create(c_, "loop", fn_);
   BasicBlock* loop_body = BasicBlock::Create(c_, "body", fn_);
@@ -84,7 +85,17 @@ void IrEmitter::for_range(Value* begin, Value* end, uint64_t step, const std::fu
   fn(i);
   Value* next = b_.CreateAdd(i, llvm::ConstantInt::get(begin->getType(), step));
   i->addIncoming(next, b_.GetInsertBlock());
-  b_.CreateBr(head);
+  llvm::BranchInst* latch = b_.CreateBr(head);
+  if (unroll != kAnyUnroll) {
+    llvm::Metadata* hint =
+        unroll > 1 ? static_cast<llvm::Metadata*>(llvm::MDNode::get(
+                         c_, {llvm::MDString::get(c_, "llvm.loop.unroll.count"),
+                              llvm::ConstantAsMetadata::get(b_.getInt32(unroll))}))
+                   : llvm::MDNode::get(c_, {llvm::MDString::get(c_, "llvm.loop.unroll.disable")});
+    llvm::MDNode* self = llvm::MDNode::getDistinct(c_, {nullptr, hint});
+    self->replaceOperandWith(0, self);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, self);
+  }
   b_.SetInsertPoint(exit);
 }
 

@@ -34,8 +34,11 @@ class IrEmitter {
   // The kernel, from the entry block (arguments loaded) to its end; emit() adds the return.
   virtual void body() = 0;
 
-  // for (i = begin; i < end; i += step) fn(i)
-  void for_range(llvm::Value* begin, llvm::Value* end, uint64_t step, const std::function<void(llvm::Value*)>& fn);
+  // for (i = begin; i < end; i += step) fn(i). unroll: left to LLVM (kAnyUnroll), not
+  // unrolled (0 or 1), or unrolled by that count (llvm.loop.unroll.* metadata).
+  static constexpr unsigned kAnyUnroll = ~0u;
+  void for_range(llvm::Value* begin, llvm::Value* end, uint64_t step, const std::function<void(llvm::Value*)>& fn,
+                 unsigned unroll = kAnyUnroll);
   // if (cond) fn()
   void if_then(llvm::Value* cond, const std::function<void()>& fn);
 

@@ -84,33 +84,14 @@ constexpr size_t kMaxStack = 512 * 1024;
 
 std::string lut_ir_unsupported_reason(const KernelDesc& d) {
   if (d.family != Family::lut) return "not the lut family";
-  if (d.weights != WeightFormat::t2 || d.act != DType::i8 || d.out != DType::f32 || d.acc != DType::i32 ||
-      d.scale != ScaleGranularity::tensor)
-    return "lut kernels take t2 weights, i8 activations, int32 accumulation, f32 output, one scale";
   if (!is_x86(d.isa) && !is_arm(d.isa)) return "no LLVM lut kernel for " + std::string(to_string(d.isa));
-  if (d.n == 0 || d.k == 0) return "the desc needs its N and K (kernels are specialised to K)";
-  if (d.lut_group < 2 || d.lut_group > 4) return "lut_group must be 2, 3 or 4";
-  if ((d.lut_group == 4) != (d.lut_entry == DType::i8) ||
-      (d.lut_entry != DType::i8 && d.lut_entry != DType::i16))
-    return "lut_entry is i16 for g = 2 and 3 (int16 tables, unpacked) and i8 for g = 4 (byte halves)";
-  if (d.accumulators != 1) return "lut kernels have one accumulator set";
-  if (d.unroll == 0 || d.m_tile == 0 || d.n_tile == 0) return "a zero tile parameter";
-  if (d.op == Op::gemv && d.m_tile != 1) return "gemv kernels have m_tile 1";
+  if (std::string why = lut_config_reason(d); !why.empty()) return why;
   const uint32_t V = vector_bytes(d.isa);
-  if (d.n_tile % V != 0) return "n_tile must be a multiple of " + std::to_string(V) + " rows";
-  if (d.n_tile / V % d.unroll != 0) return "unroll must divide n_tile / " + std::to_string(V);
-  PackedLayout l;
-  try {
-    l = layout_of(d);
-  } catch (const Error& e) {
-    return e.what();
-  }
+  const PackedLayout l = layout_of(d);
   if (fixed_registers(d.lut_group) + 2u * d.unroll * d.m_tile > register_values(d.isa, V))
     return "unroll x m_tile needs more vector registers than " + std::string(to_string(d.isa)) + " has";
   if (partial_bytes(d) + table_bytes(d, l) + 64 > kMaxStack)
     return "m_tile x k_block tables exceed the 512 KiB stack budget";
-  if (l.tile_bytes >= (1u << 31) || l.k_padded * d.m_tile >= (1u << 31)) return "K too large";
-  if (size_t(d.prefetch) * V >= (1u << 30)) return "prefetch distance too large";
   return {};
 }
 
@@ -150,29 +131,9 @@ class LutEmitter : public IrEmitter {
   // unroll the K loops of every instantiation (token counts, K blocks, chunks)
   // in full or by 4 to 8: no faster, but compile times of half a second.
   void loop(Value* begin, Value* end, uint64_t step, unsigned unroll, const std::function<void(Value*)>& fn) {
-    llvm::BasicBlock* pre = b_.GetInsertBlock();
-    llvm::BasicBlock* head = llvm::BasicBlock::Create(c_, "loop", fn_);
-    llvm::BasicBlock* body = llvm::BasicBlock::Create(c_, "body", fn_);
-    llvm::BasicBlock* exit = llvm::BasicBlock::Create(c_, "exit", fn_);
-    b_.CreateBr(head);
-    b_.SetInsertPoint(head);
-    llvm::PHINode* i = b_.CreatePHI(begin->getType(), 2);
-    i->addIncoming(begin, pre);
-    b_.CreateCondBr(b_.CreateICmpULT(i, end), body, exit);
-    b_.SetInsertPoint(body);
-    fn(i);
-    i->addIncoming(b_.CreateAdd(i, llvm::ConstantInt::get(begin->getType(), step)), b_.GetInsertBlock());
-    llvm::BranchInst* latch = b_.CreateBr(head);
-    llvm::Metadata* hint =
-        unroll > 1 ? static_cast<llvm::Metadata*>(llvm::MDNode::get(
-                         c_, {llvm::MDString::get(c_, "llvm.loop.unroll.count"),
-                              llvm::ConstantAsMetadata::get(b_.getInt32(unroll))}))
-                   : llvm::MDNode::get(c_, {llvm::MDString::get(c_, "llvm.loop.unroll.disable")});
-    llvm::MDNode* self = llvm::MDNode::getDistinct(c_, {nullptr, hint});
-    self->replaceOperandWith(0, self);
-    latch->setMetadata(llvm::LLVMContext::MD_loop, self);
-    b_.SetInsertPoint(exit);
+    for_range(begin, end, step, fn, unroll);
   }
+
 
   void token_pass(Value* t0, int tokens) {
     const uint64_t kb = l_.k_block, full = l_.k_padded / kb, tail = l_.k_padded % kb;

@@ -60,6 +60,33 @@ std::string mad_config_reason(const KernelDesc& d) {
   return {};
 }
 
+std::string lut_config_reason(const KernelDesc& d) {
+  if (d.family != Family::lut) return "not the lut family";
+  if (d.weights != WeightFormat::t2 || d.act != DType::i8 || d.out != DType::f32 || d.acc != DType::i32 ||
+      d.scale != ScaleGranularity::tensor)
+    return "lut kernels take t2 weights, i8 activations, int32 accumulation, f32 output, one scale";
+  if (d.n == 0 || d.k == 0) return "the desc needs its N and K (kernels are specialised to K)";
+  if (d.lut_group < 2 || d.lut_group > 4) return "lut_group must be 2, 3 or 4";
+  if ((d.lut_group == 4) != (d.lut_entry == DType::i8) ||
+      (d.lut_entry != DType::i8 && d.lut_entry != DType::i16))
+    return "lut_entry is i16 for g = 2 and 3 (int16 tables, unpacked) and i8 for g = 4 (byte halves)";
+  if (d.accumulators != 1) return "lut kernels have one accumulator set";
+  if (d.unroll == 0 || d.m_tile == 0 || d.n_tile == 0) return "a zero tile parameter";
+  if (d.op == Op::gemv && d.m_tile != 1) return "gemv kernels have m_tile 1";
+  const uint32_t V = vector_bytes(d.isa);
+  if (d.n_tile % V != 0) return "n_tile must be a multiple of " + std::to_string(V) + " rows";
+  if (d.n_tile / V % d.unroll != 0) return "unroll must divide n_tile / " + std::to_string(V);
+  PackedLayout l;
+  try {
+    l = layout_of(d);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  if (l.tile_bytes >= (1u << 31) || l.k_padded * d.m_tile >= (1u << 31)) return "K too large";
+  if (size_t(d.prefetch) * V >= (1u << 30)) return "prefetch distance too large";
+  return {};
+}
+
 static uint64_t round_up(uint64_t x, uint64_t m) { return (x + m - 1) / m * m; }
 
 namespace {

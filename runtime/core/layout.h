@@ -95,4 +95,10 @@ PackedLayout layout_of(const KernelDesc& d);
 // (registers, ISAs) and the CPU check.
 std::string mad_config_reason(const KernelDesc& d);
 
+// The same for the lut family: types, shape, g and its entry type, tile parameters
+// (n_tile a multiple of the vector width, unroll dividing its row vectors), the
+// layout, and sizes that keep the kernels' offsets in range. Backends add their
+// register and stack budgets and the CPU check.
+std::string lut_config_reason(const KernelDesc& d);
+
 }  // namespace tern
