@@ -169,7 +169,10 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
   float* xb = xb_.data();
   float* xb2 = xb2_.data();
 
-  if (profiling_) profile_.tokens += m, ++profile_.steps;
+  if (profiling_) {
+    profile_.tokens += m;
+    ++profile_.steps;
+  }
   {
     auto timer = timed(ForwardProfile::embed);
     for (size_t t = 0; t < m; ++t) model_.token_embd().row(static_cast<size_t>(tokens[t]), x + t * E);
