@@ -19,6 +19,24 @@
 
 namespace tern::test {
 
+// A lut desc of the given config (the entry type follows g: int16 tables for g = 2
+// and 3, byte halves for g = 4); no shape: KernelTester sets it.
+inline KernelDesc lut_desc(Backend backend, Op op, Isa isa, uint8_t g, uint16_t n_tile, uint16_t k_block,
+                           uint8_t unroll, uint8_t m_tile) {
+  KernelDesc d;
+  d.op = op;
+  d.family = Family::lut;
+  d.isa = isa;
+  d.backend = backend;
+  d.lut_group = g;
+  d.lut_entry = g == 4 ? DType::i8 : DType::i16;
+  d.n_tile = n_tile;
+  d.k_block = k_block;
+  d.unroll = unroll;
+  d.m_tile = m_tile;
+  return d;
+}
+
 // Activations: plus = all 127, minus = all -127, lowest = all -128, extreme = a
 // mix of 127, -128, -127. Weights: plus / minus = all +1 / -1.
 enum class Fill { random, zero, plus, minus, mixed_rows, extreme, lowest };

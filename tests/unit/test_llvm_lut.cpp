@@ -32,19 +32,9 @@ namespace {
 using test::Fill;
 using test::KernelTester;
 
+// The family's lut desc for this backend (kernel_tester.h).
 KernelDesc lut_desc(Op op, Isa isa, uint8_t g, uint16_t n_tile, uint16_t k_block, uint8_t unroll, uint8_t m_tile) {
-  KernelDesc d;
-  d.op = op;
-  d.family = Family::lut;
-  d.isa = isa;
-  d.backend = Backend::llvm;
-  d.lut_group = g;
-  d.lut_entry = g == 4 ? DType::i8 : DType::i16;
-  d.n_tile = n_tile;
-  d.k_block = k_block;
-  d.unroll = unroll;
-  d.m_tile = m_tile;
-  return d;
+  return test::lut_desc(Backend::llvm, op, isa, g, n_tile, k_block, unroll, m_tile);
 }
 
 // K elements of a packed unit: U groups of g (layout.h).

@@ -21,20 +21,9 @@ namespace {
 using test::Fill;
 using test::KernelTester;
 
-KernelDesc lut_desc(Op op, Isa isa, uint8_t g, uint16_t n_tile, uint16_t k_block, uint8_t unroll,
-                    uint8_t m_tile) {
-  KernelDesc d;
-  d.op = op;
-  d.family = Family::lut;
-  d.isa = isa;
-  d.backend = Backend::xbyak;
-  d.lut_group = g;
-  d.lut_entry = g == 4 ? DType::i8 : DType::i16;
-  d.n_tile = n_tile;
-  d.k_block = k_block;
-  d.unroll = unroll;
-  d.m_tile = m_tile;
-  return d;
+// The family's lut desc for this backend (kernel_tester.h).
+KernelDesc lut_desc(Op op, Isa isa, uint8_t g, uint16_t n_tile, uint16_t k_block, uint8_t unroll, uint8_t m_tile) {
+  return test::lut_desc(Backend::xbyak, op, isa, g, n_tile, k_block, unroll, m_tile);
 }
 
 class LutKernels : public ::testing::TestWithParam<Isa> {
