@@ -65,19 +65,17 @@ int32_t q6k_block_dot(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   return sum;
 }
 
-// A row of Q6_K super-blocks: exact integer block sums (by BlockDot), then the
-// f32 scales in block order, so every BlockDot gives the same float result (F16
-// widens the block's scale: exact, in software or with F16C).
-using Q6KBlockDot = int32_t (*)(const uint8_t* block, const int8_t* x, const int16_t* bsums);
-using F16Load = float (*)(const uint8_t* p);
-template <Q6KBlockDot BlockDot, F16Load F16 = f16_at>
-inline float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
+// A row of Q6_K super-blocks: exact integer block sums, then the f32 scales in
+// block order. The SIMD rows (q6k_row_avx512, row_dot_avx2) take the same float
+// steps with their own block dots, so every path gives the same float result
+// (the block scale's F16 widening is exact, in software or with F16C).
+float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   float acc = 0;
   for (size_t b = 0; b < k / kQ6K; ++b) {
     const uint8_t* blk = row + b * kQ6KBytes;
-    const int32_t s = BlockDot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
-    acc += F16(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+    const int32_t s = q6k_block_dot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
+    acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
   }
   return acc;
 }
@@ -86,7 +84,7 @@ float row_dot_generic(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
     case GgmlType::Q6_K:
-      return q6k_row<q6k_block_dot>(row, a, t);
+      return q6k_row(row, a, t);
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {
@@ -131,7 +129,14 @@ __attribute__((target("avx2,fma,f16c"))) inline float hsum_f32(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-__attribute__((target("avx2,fma,f16c"))) inline float f16_at_f16c(const uint8_t* p) {
+#define TERN_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TERN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+// The block dots and the row loops below are one function per ISA, the block
+// dot inlined: a call per 256-element block (with its vzeroupper and constant
+// reloads) cost the AVX-512 head a fifth of its speed.
+#define TERN_INLINE __attribute__((always_inline)) inline
+
+TERN_AVX2 TERN_INLINE float f16_at_f16c(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
@@ -145,7 +150,7 @@ __attribute__((target("avx2,fma,f16c"))) inline int32_t q6k_offset_avx2(__m256i 
 // The same integer sum as q6k_block_dot: 6-bit values (unsigned) times int8
 // activations with vpmaddubsw (|pair| <= 2 * 63 * 127 < 32767), then each 16
 // elements' pair sums times their sub-block scale with vpmaddwd.
-__attribute__((target("avx2,fma,f16c"))) int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
+TERN_AVX2 TERN_INLINE int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
@@ -181,8 +186,17 @@ __attribute__((target("avx2,fma,f16c"))) int32_t q6k_block_dot_avx2(const uint8_
 __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
-    case GgmlType::Q6_K:
-      return q6k_row<q6k_block_dot_avx2, f16_at_f16c>(row, a, t);
+    case GgmlType::Q6_K: {
+      // q6k_row with the AVX2 block dot inlined (same float steps, block by block).
+      float acc = 0;
+      for (size_t b = 0; b < k / kQ6K; ++b) {
+        const uint8_t* blk = row + b * kQ6KBytes;
+        const int32_t s =
+            q6k_block_dot_avx2(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
+        acc += f16_at_f16c(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+      }
+      return acc;
+    }
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {
@@ -214,20 +228,25 @@ __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, 
 
 // ---- AVX-512 (F, BW, VL) ----
 
+// GCC 12's own intrinsics (_mm512_reduce_add_epi32, _mm512_inserti64x4) start from
+// _mm256_undefined_si256(), which -Wmaybe-uninitialized reports once they are inlined.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 // The same integer sum with 64-byte vectors: one half of the block (128
 // elements) is two vectors. ql[0..63]'s low nibbles are elements 0..63 in
 // order, their high nibbles elements 64..127; the 2-bit high parts come from
 // qh[0..31] and qh >> 2 side by side (bits 0-1 then 4-5 of each). vpmaddubsw as
 // in AVX2, then vpmaddwd against each 16 elements' scale (vpermw spreads the 16
 // scales over the lanes).
-__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) int32_t q6k_block_dot_avx512(const uint8_t* b,
-                                                                                              const int8_t* x,
-                                                                                              const int16_t* bsums) {
+TERN_AVX512 TERN_INLINE int32_t q6k_block_dot_avx512(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)));
-  const __m512i scales = _mm512_castsi256_si512(scales16);
+  const __m512i scales = _mm512_zextsi256_si512(scales16);
   // Lane i of a product vector (elements 2i, 2i+1 of 64) belongs to sub-block i / 8.
   const __m512i by_lane = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1,
                                            0, 0, 0, 0, 0, 0, 0, 0);
@@ -235,7 +254,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) int32_t q6k_b
   for (int half = 0; half < 2; ++half) {
     const __m512i l = _mm512_loadu_si512(ql);
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
-    const __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
+    const __m512i hh = _mm512_inserti64x4(_mm512_zextsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
     const __m512i q0 = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hh, 4), m30));
     const __m512i q1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hh, m30));
     const __m512i p0 = _mm512_maddubs_epi16(q0, _mm512_loadu_si512(x));
@@ -251,11 +270,26 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) int32_t q6k_b
   return _mm512_reduce_add_epi32(acc) - q6k_offset_avx2(scales16, bsums);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) float row_dot_avx512(const uint8_t* row,
-                                                                                     const HeadActs& a, size_t t) {
-  if (a.type == GgmlType::Q6_K) return q6k_row<q6k_block_dot_avx512, f16_at_f16c>(row, a, t);
+// q6k_row with the AVX-512 block dot inlined (same float steps, block by block).
+TERN_AVX512 float q6k_row_avx512(const uint8_t* row, const HeadActs& a, size_t t) {
+  const size_t k = a.k;
+  float acc = 0;
+  for (size_t b = 0; b < k / kQ6K; ++b) {
+    const uint8_t* blk = row + b * kQ6KBytes;
+    const int32_t s =
+        q6k_block_dot_avx512(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
+    acc += f16_at_f16c(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+  }
+  return acc;
+}
+
+TERN_AVX512 float row_dot_avx512(const uint8_t* row, const HeadActs& a, size_t t) {
+  if (a.type == GgmlType::Q6_K) return q6k_row_avx512(row, a, t);
   return row_dot_avx2(row, a, t);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif  // __x86_64__
 
 }  // namespace
