@@ -208,14 +208,17 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     matmuls({{&L.ffn_gate, gate}, {&L.ffn_up, up}}, xb, m);
     {
       auto timer = timed(ForwardProfile::elementwise);
-      if (hp_.ffn_act == FfnActivation::SiLU) {
-        for (size_t i = 0; i < m * FF; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-      } else {
-        for (size_t i = 0; i < m * FF; ++i) {
-          const float r = std::max(gate[i], 0.0f);
-          gate[i] = r * r * up[i];
+      const bool silu = hp_.ffn_act == FfnActivation::SiLU;
+      spread(m * FF, 4096, m * FF, [&](uint64_t begin, uint64_t end) {
+        if (silu) {
+          for (size_t i = begin; i < end; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+        } else {
+          for (size_t i = begin; i < end; ++i) {
+            const float r = std::max(gate[i], 0.0f);
+            gate[i] = r * r * up[i];
+          }
         }
-      }
+      });
     }
     rmsnorm(gate, L.ffn_sub_norm, m, FF, xb);
     quantize(L.ffn_down, xb, m);
@@ -235,7 +238,9 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
 // until the next quantize(). Nothing to do in float mode.
 void Session::add_residual(float* x, const float* y, size_t n) const {
   auto timer = timed(ForwardProfile::elementwise);
-  for (size_t i = 0; i < n; ++i) x[i] += y[i];
+  spread(n, 4096, n, [&](uint64_t begin, uint64_t end) {
+    for (size_t i = begin; i < end; ++i) x[i] += y[i];
+  });
 }
 
 void Session::quantize(const TernaryLinear& w, const float* x, size_t m) {
@@ -273,15 +278,27 @@ void Session::matmul(const TernaryLinear& w, const float* x, size_t m, float* y)
 // x and y may be the same buffer.
 void Session::rmsnorm(const float* x, const std::vector<float>& weight, size_t m, size_t n, float* y) const {
   auto timer = timed(ForwardProfile::norm);
-  for (size_t t = 0; t < m; ++t) {
-    const float* xt = x + t * n;
-    float* yt = y + t * n;
-    double sum = 0.0;
-    for (size_t i = 0; i < n; ++i) sum += static_cast<double>(xt[i] * xt[i]);
-    const float mean = static_cast<float>(sum / static_cast<double>(n));
-    const float scale = 1.0f / std::sqrt(mean + hp_.rms_eps);
-    for (size_t i = 0; i < n; ++i) yt[i] = (xt[i] * scale) * weight[i];
-  }
+  spread(m, 1, m * n, [&](uint64_t begin, uint64_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      const float* xt = x + t * n;
+      float* yt = y + t * n;
+      double sum = 0.0;
+      for (size_t i = 0; i < n; ++i) sum += static_cast<double>(xt[i] * xt[i]);
+      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      const float scale = 1.0f / std::sqrt(mean + hp_.rms_eps);
+      for (size_t i = 0; i < n; ++i) yt[i] = (xt[i] * scale) * weight[i];
+    }
+  });
+}
+
+// Element-wise work of a batch over the pool: each element's result is the same
+// however it is split. A decode step's vectors are too short to pay for a dispatch.
+void Session::spread(size_t n, size_t unit, size_t elements, const std::function<void(uint64_t, uint64_t)>& fn) const {
+  constexpr size_t kMinElements = 32768;
+  if (elements < kMinElements || pool_->size() == 1)
+    fn(0, n);
+  else
+    pool_->parallel_for(n, unit, fn);
 }
 
 // NEOX rope: element i of each head pairs with element i + head_dim / 2.

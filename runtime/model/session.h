@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <vector>
@@ -75,6 +76,7 @@ class Session {
  private:
   void forward(const int32_t* tokens, size_t m, float* logits, bool all_logits);
   void add_residual(float* x, const float* y, size_t n) const;
+  void spread(size_t n, size_t unit, size_t elements, const std::function<void(uint64_t, uint64_t)>& fn) const;
   void quantize(const TernaryLinear& w, const float* x, size_t m);
   void matmul(const TernaryLinear& w, const float* x, size_t m, float* y);
   void matmuls(std::initializer_list<LinearOut> outs, const float* x, size_t m);

@@ -114,10 +114,11 @@ TEST(RunBench, PeakMemoryStaysWithinFilePlusWeightsPlusKvCache) {
     const double budget = 1.10 * (file + weights + kv);
     // ASan and TSan keep shadow memory and quarantines by design: there the run is checked for
     // memory errors, and the budget is held in the plain builds.
-    if (!kSanitizedBuild)
+    if (!kSanitizedBuild) {
       EXPECT_LE(peak - before, budget) << "peak " << peak / 1e6 << " MB, before loading " << before / 1e6
-                                     << " MB, file " << file / 1e6 << " + weights " << weights / 1e6
-                                     << " + KV " << kv / 1e6 << " MB";
+                                       << " MB, file " << file / 1e6 << " + weights " << weights / 1e6
+                                       << " + KV " << kv / 1e6 << " MB";
+    }
     std::printf("[ info ] %s: the run added %.1f MB; budget %.1f MB (file %.1f + weights %.1f + KV %.1f, + 10 %%)\n",
                 type, (peak - before) / 1e6, budget / 1e6, file / 1e6, weights / 1e6, kv / 1e6);
   }
