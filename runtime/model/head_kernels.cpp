@@ -65,17 +65,21 @@ int32_t q6k_block_dot(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   return sum;
 }
 
-// A row of Q6_K super-blocks: exact integer block sums, then the f32 scales in
-// block order. The SIMD rows (q6k_row_avx512, row_dot_avx2) take the same float
-// steps with their own block dots, so every path gives the same float result
-// (the block scale's F16 widening is exact, in software or with F16C).
-float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
+// A row of Q6_K super-blocks: exact integer block sums (by BlockDot), then the
+// f32 scales in block order, so every BlockDot gives the same float result (F16
+// widens the block's scale: exact, in software or with F16C). Always inlined,
+// so that in a SIMD caller the block dot inlines too: a call per 256-element
+// block (with its vzeroupper and constant reloads) cost the AVX-512 head a fifth.
+using Q6KBlockDot = int32_t (*)(const uint8_t* block, const int8_t* x, const int16_t* bsums);
+using F16Load = float (*)(const uint8_t* p);
+template <Q6KBlockDot BlockDot, F16Load F16>
+__attribute__((always_inline)) inline float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   float acc = 0;
   for (size_t b = 0; b < k / kQ6K; ++b) {
     const uint8_t* blk = row + b * kQ6KBytes;
-    const int32_t s = q6k_block_dot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
-    acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+    const int32_t s = BlockDot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
+    acc += F16(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
   }
   return acc;
 }
@@ -84,7 +88,7 @@ float row_dot_generic(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
     case GgmlType::Q6_K:
-      return q6k_row(row, a, t);
+      return q6k_row<q6k_block_dot, f16_at>(row, a, t);
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {
@@ -131,12 +135,8 @@ __attribute__((target("avx2,fma,f16c"))) inline float hsum_f32(__m256 v) {
 
 #define TERN_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define TERN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-// The block dots and the row loops below are one function per ISA, the block
-// dot inlined: a call per 256-element block (with its vzeroupper and constant
-// reloads) cost the AVX-512 head a fifth of its speed.
-#define TERN_INLINE __attribute__((always_inline)) inline
 
-TERN_AVX2 TERN_INLINE float f16_at_f16c(const uint8_t* p) {
+TERN_AVX2 inline float f16_at_f16c(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
@@ -150,7 +150,7 @@ __attribute__((target("avx2,fma,f16c"))) inline int32_t q6k_offset_avx2(__m256i 
 // The same integer sum as q6k_block_dot: 6-bit values (unsigned) times int8
 // activations with vpmaddubsw (|pair| <= 2 * 63 * 127 < 32767), then each 16
 // elements' pair sums times their sub-block scale with vpmaddwd.
-TERN_AVX2 TERN_INLINE int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
+TERN_AVX2 inline int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
@@ -186,17 +186,8 @@ TERN_AVX2 TERN_INLINE int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t*
 __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
-    case GgmlType::Q6_K: {
-      // q6k_row with the AVX2 block dot inlined (same float steps, block by block).
-      float acc = 0;
-      for (size_t b = 0; b < k / kQ6K; ++b) {
-        const uint8_t* blk = row + b * kQ6KBytes;
-        const int32_t s =
-            q6k_block_dot_avx2(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
-        acc += f16_at_f16c(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
-      }
-      return acc;
-    }
+    case GgmlType::Q6_K:
+      return q6k_row<q6k_block_dot_avx2, f16_at_f16c>(row, a, t);
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {
@@ -241,7 +232,7 @@ __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, 
 // qh[0..31] and qh >> 2 side by side (bits 0-1 then 4-5 of each). vpmaddubsw as
 // in AVX2, then vpmaddwd against each 16 elements' scale (vpermw spreads the 16
 // scales over the lanes).
-TERN_AVX512 TERN_INLINE int32_t q6k_block_dot_avx512(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
+TERN_AVX512 inline int32_t q6k_block_dot_avx512(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
@@ -270,21 +261,8 @@ TERN_AVX512 TERN_INLINE int32_t q6k_block_dot_avx512(const uint8_t* b, const int
   return _mm512_reduce_add_epi32(acc) - q6k_offset_avx2(scales16, bsums);
 }
 
-// q6k_row with the AVX-512 block dot inlined (same float steps, block by block).
-TERN_AVX512 float q6k_row_avx512(const uint8_t* row, const HeadActs& a, size_t t) {
-  const size_t k = a.k;
-  float acc = 0;
-  for (size_t b = 0; b < k / kQ6K; ++b) {
-    const uint8_t* blk = row + b * kQ6KBytes;
-    const int32_t s =
-        q6k_block_dot_avx512(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
-    acc += f16_at_f16c(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
-  }
-  return acc;
-}
-
 TERN_AVX512 float row_dot_avx512(const uint8_t* row, const HeadActs& a, size_t t) {
-  if (a.type == GgmlType::Q6_K) return q6k_row_avx512(row, a, t);
+  if (a.type == GgmlType::Q6_K) return q6k_row<q6k_block_dot_avx512, f16_at_f16c>(row, a, t);
   return row_dot_avx2(row, a, t);
 }
 #if defined(__GNUC__) && !defined(__clang__)
