@@ -51,8 +51,8 @@
 #include "cli/cli_common.h"
 #include "cli/progress.h"
 #include "runtime/core/cpu_info.h"
-#include "runtime/core/huge_pages.h"
 #include "runtime/core/error.h"
+#include "runtime/core/huge_pages.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/model.h"
 #include "runtime/model/session.h"
@@ -104,12 +104,10 @@ double read_bandwidth_gbs(int threads) {
   // On huge pages where the system allows, like the weights it is compared with.
   LargeVector<uint8_t> probe;
   try {
-    probe.resize(bytes);
+    probe.assign(bytes, uint8_t{1});
   } catch (const std::bad_alloc&) {
     throw Error("bench: cannot allocate " + human_bytes(bytes) + " for the bandwidth probe");
   }
-  uint8_t* const buf_ptr = probe.data();
-  std::memset(buf_ptr, 1, bytes);
 
   std::vector<double> runs;
   for (int pass = 0; pass < 8; ++pass) {
@@ -119,7 +117,7 @@ double read_bandwidth_gbs(int threads) {
       ready.fetch_add(1);
       while (!go.load(std::memory_order_acquire)) {
       }
-      const uint8_t* p = buf_ptr + static_cast<size_t>(t) * per_thread;
+      const uint8_t* p = probe.data() + static_cast<size_t>(t) * per_thread;
 #if defined(__x86_64__)
       g_sink.fetch_add(avx2 ? read_slice_avx2(p, per_thread) : read_slice_scalar(p, per_thread),
                        std::memory_order_relaxed);

@@ -1,6 +1,5 @@
 // tern gen: an ahead-of-time kernel library for a target (codegen/llvm/aot.h).
 #include <algorithm>
-#include <optional>
 #include <cstdio>
 #include <iostream>
 
@@ -101,20 +100,20 @@ int cmd_gen(const std::vector<std::string>& args) {
     std::printf("%zu of the %zu records of %s fit %s\n", used, records.size(), from.c_str(), target.c_str());
   }
   for (const std::string& name : kernels) {
-    std::optional<KernelDesc> d;
+    KernelDesc d;
     try {
       d = parse_name(name);
     } catch (const Error& e) {
       throw UsageError(std::string("--kernel: ") + e.what());
     }
-    if (d->n == 0 || d->k == 0) throw UsageError("--kernel " + name + ": give its shape (_N<n>K<k>M<m>)");
-    d->backend = Backend::aot;
-    if (std::find(isas.begin(), isas.end(), d->isa) == isas.end())
-      throw UsageError("--kernel " + name + ": " + std::string(to_string(d->isa)) + " is not an ISA of " + target +
+    if (d.n == 0 || d.k == 0) throw UsageError("--kernel " + name + ": give its shape (_N<n>K<k>M<m>)");
+    d.backend = Backend::aot;
+    if (std::find(isas.begin(), isas.end(), d.isa) == isas.end())
+      throw UsageError("--kernel " + name + ": " + std::string(to_string(d.isa)) + " is not an ISA of " + target +
                        " cpu '" + cpu + "'");
-    if (std::string why = codegen::ir_unsupported_reason(*d); !why.empty())
+    if (std::string why = codegen::ir_unsupported_reason(d); !why.empty())
       throw Error("tern gen: --kernel " + name + ": " + why);
-    descs.push_back(*d);
+    descs.push_back(d);
   }
   codegen::AotResult r = codegen::generate_library(descs, tgt, output, vm.count("asm") > 0);
   std::printf("generated %zu kernels for %s (cpu %s, ISAs", r.kernels.size(), target.c_str(),

@@ -35,15 +35,12 @@
 #include <llvm/IR/IntrinsicsAArch64.h>
 #include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/Module.h>
-#include <llvm/IR/Verifier.h>
-#include <llvm/Support/raw_ostream.h>
 
 #include <array>
 #include <functional>
 #include <vector>
 
 #include "runtime/core/error.h"
-#include "runtime/core/kernel_args.h"
 #include "runtime/core/layout.h"
 
 namespace tern::codegen {
