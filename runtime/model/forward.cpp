@@ -183,7 +183,6 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
 
     // Attention.
     rmsnorm(x, L.attn_norm, m, E, xb);
-    quantize(L.wq, xb, m);  // once for q, k and v (they read the same input)
     matmuls({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xb, m);
     {
       auto timer = timed(ForwardProfile::rope_kv);
@@ -196,7 +195,6 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     }
     attention(l, m);
     rmsnorm(att_.data(), L.attn_sub_norm, m, E, xb);
-    quantize(L.wo, xb, m);
     matmul(L.wo, xb, m, xb2);
     add_residual(x, xb2, m * E);
 
@@ -204,7 +202,6 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     rmsnorm(x, L.ffn_norm, m, E, xb);
     float* gate = hb_.data();
     float* up = hb2_.data();
-    quantize(L.ffn_gate, xb, m);  // once for gate and up
     matmuls({{&L.ffn_gate, gate}, {&L.ffn_up, up}}, xb, m);
     {
       auto timer = timed(ForwardProfile::elementwise);
@@ -221,7 +218,6 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
       });
     }
     rmsnorm(gate, L.ffn_sub_norm, m, FF, xb);
-    quantize(L.ffn_down, xb, m);
     matmul(L.ffn_down, xb, m, xb2);
     add_residual(x, xb2, m * E);
   }
@@ -234,8 +230,6 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
   head(xb, rows, logits);
 }
 
-// Per-token int8 activations (BitNet), shared by the matmuls that follow
-// until the next quantize(). Nothing to do in float mode.
 void Session::add_residual(float* x, const float* y, size_t n) const {
   auto timer = timed(ForwardProfile::elementwise);
   spread(n, 4096, n, [&](uint64_t begin, uint64_t end) {
@@ -243,35 +237,40 @@ void Session::add_residual(float* x, const float* y, size_t n) const {
   });
 }
 
-void Session::quantize(const TernaryLinear& w, const float* x, size_t m) {
-  auto timer = timed(ForwardProfile::quantize);
-  if (!float_acts_) quantize_acts(x, m, w.k, acts_row_length(w), acts_, pool_.get());
-}
-
-// Projections of the same input, in one dispatch over the pool (int8 activations).
+// Projections of the same input x (q/k/v, gate/up). With int8 activations (BitNet)
+// x is quantised per token once for every row length the projections' packed
+// layouts need (one, unless tuning gave them kernels of different paddings), and
+// the projections of each row length run in one dispatch over the pool.
 void Session::matmuls(std::initializer_list<LinearOut> outs, const float* x, size_t m) {
   if (float_acts_) {
-    for (const LinearOut& o : outs) matmul(*o.w, x, m, o.y);
+    auto timer = timed(ForwardProfile::matmul);
+    for (const LinearOut& o : outs)
+      linear_float(*o.w, x, m, o.y, scratch_, ggml_rounding_ ? FloatActs::LikeGgml : FloatActs::F32);
     return;
   }
-  auto timer = timed(ForwardProfile::matmul);
-  for (const LinearOut& o : outs)
-    if (acts_.m != m || acts_.k != o.w->k || acts_.k_padded != acts_row_length(*o.w))
-      throw Error("internal: matmul of " + o.w->name + " without matching quantised activations");
-  linear_many({outs.begin(), outs.size()}, acts_, pool_.get());
-}
-
-void Session::matmul(const TernaryLinear& w, const float* x, size_t m, float* y) {
-  auto timer = timed(ForwardProfile::matmul);
-  if (float_acts_) {
-    linear_float(w, x, m, y, scratch_, ggml_rounding_ ? FloatActs::LikeGgml : FloatActs::F32);
-  } else {
-    // Same input as the last quantize() (q/k/v and gate/up share theirs, and share a layout).
-    if (acts_.m != m || acts_.k != w.k || acts_.k_padded != acts_row_length(w))
-      throw Error("internal: matmul of " + w.name + " without matching quantised activations");
-    linear(w, acts_, y, pool_.get());
+  std::vector<LinearOut> pending(outs), group;
+  while (!pending.empty()) {
+    const size_t k = pending.front().w->k, row_length = acts_row_length(*pending.front().w);
+    group.clear();
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (it->w->k != k) throw Error("internal: projections of one input with different K (" + it->w->name + ")");
+      if (acts_row_length(*it->w) == row_length) {
+        group.push_back(*it);
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    {
+      auto timer = timed(ForwardProfile::quantize);
+      quantize_acts(x, m, k, row_length, acts_, pool_.get());
+    }
+    auto timer = timed(ForwardProfile::matmul);
+    linear_many(group, acts_, pool_.get());
   }
 }
+
+void Session::matmul(const TernaryLinear& w, const float* x, size_t m, float* y) { matmuls({{&w, y}}, x, m); }
 
 // ggml_compute_forward_rms_norm then the multiply by the weight: the sum of
 // squares takes f32 products into a double; scale = 1 / sqrtf(mean + eps) in f32.

@@ -77,7 +77,6 @@ class Session {
   void forward(const int32_t* tokens, size_t m, float* logits, bool all_logits);
   void add_residual(float* x, const float* y, size_t n) const;
   void spread(size_t n, size_t unit, size_t elements, const std::function<void(uint64_t, uint64_t)>& fn) const;
-  void quantize(const TernaryLinear& w, const float* x, size_t m);
   void matmul(const TernaryLinear& w, const float* x, size_t m, float* y);
   void matmuls(std::initializer_list<LinearOut> outs, const float* x, size_t m);
   void rmsnorm(const float* x, const std::vector<float>& weight, size_t m, size_t n, float* y) const;
@@ -132,8 +131,8 @@ class Session {
   std::vector<float> head_row_;  // one dequantised LM head row [n_embd]
   std::vector<float> head_x_;    // rounded head input [B][n_embd]
   LinearScratch scratch_;
-  QuantizedActs acts_;
-  HeadActs head_acts_;               // the int8 activations the next matmuls read
+  QuantizedActs acts_;           // the int8 activations of the projections matmuls() runs
+  HeadActs head_acts_;           // the LM head's activations, in its type's format
   std::unique_ptr<ThreadPool> pool_;
 };
 
