@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "runtime/core/ggml_type.h"
+#include "runtime/core/huge_pages.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/ternary_linear.h"
 
@@ -77,7 +78,8 @@ struct HParams {
 
 // A matrix of n_rows rows of row_len floats stored in a float-like format
 // (F32, F16, BF16, Q8_0, Q6_K): the token embedding and the LM head. Rows are
-// dequantised on demand, straight from the mapped file.
+// dequantised on demand, from the mapped file (the LM head: from a copy on
+// huge pages, see ModelLoader::move_to_huge_pages).
 struct FloatRows {
   std::string name;
   GgmlType type = GgmlType::F32;
@@ -126,7 +128,7 @@ class Model {
   const std::vector<float>& rope_freq_factors() const { return rope_freq_factors_; }
 
   // Memory: the mapped file's size, and what the model holds beyond it (packed or
-  // unpacked projection weights, their scales, norms). The file's pages of packed
+  // unpacked projection weights, their scales, norms, the head's copy). The file's pages of packed
   // tensors are given back after packing, so a run's resident set stays within
   // file + weights + KV cache (Session::kv_bytes).
   uint64_t file_bytes() const;
@@ -143,6 +145,7 @@ class Model {
   FloatRows token_embd_;
   FloatRows output_;
   bool untied_head_ = false;
+  LargeVector<uint8_t> head_copy_;  // the head's rows on huge pages, when the system has them
   std::vector<float> output_norm_;
   std::vector<float> rope_freq_factors_;
   std::vector<Layer> layers_;
