@@ -29,6 +29,7 @@
 #include "runtime/model/attention_kernels.h"
 #include "runtime/model/head_kernels.h"
 #include "runtime/model/session.h"
+#include "runtime/model/vector_kernels.h"
 #include "runtime/ref/fp16.h"
 
 namespace tern::model {
@@ -186,12 +187,14 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
     matmuls({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xb, m);
     {
       auto timer = timed(ForwardProfile::rope_kv);
-      for (size_t t = 0; t < m; ++t) {
-        const size_t pos = n_past_ + t;
-        rope(q_.data() + t * E, hp_.n_head, pos);
-        rope(k_.data() + t * KV, hp_.n_head_kv, pos);
-        store_kv(l, pos, k_.data() + t * KV, v_.data() + t * KV);
-      }
+      spread(m, 1, m * (E + KV), [&](uint64_t begin, uint64_t end) {
+        for (size_t t = begin; t < end; ++t) {
+          const size_t pos = n_past_ + t;
+          rope(q_.data() + t * E, hp_.n_head, pos);
+          rope(k_.data() + t * KV, hp_.n_head_kv, pos);
+          store_kv(l, pos, k_.data() + t * KV, v_.data() + t * KV);
+        }
+      });
     }
     attention(l, m);
     rmsnorm(att_.data(), L.attn_sub_norm, m, E, xb);
@@ -208,7 +211,7 @@ void Session::forward(const int32_t* tokens, size_t m, float* logits, bool all_l
       const bool silu = hp_.ffn_act == FfnActivation::SiLU;
       spread(m * FF, 4096, m * FF, [&](uint64_t begin, uint64_t end) {
         if (silu) {
-          for (size_t i = begin; i < end; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+          silu_mul(gate + begin, up + begin, end - begin);
         } else {
           for (size_t i = begin; i < end; ++i) {
             const float r = std::max(gate[i], 0.0f);
@@ -281,9 +284,7 @@ void Session::rmsnorm(const float* x, const std::vector<float>& weight, size_t m
     for (size_t t = begin; t < end; ++t) {
       const float* xt = x + t * n;
       float* yt = y + t * n;
-      double sum = 0.0;
-      for (size_t i = 0; i < n; ++i) sum += static_cast<double>(xt[i] * xt[i]);
-      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      const float mean = static_cast<float>(sum_squares(xt, n) / static_cast<double>(n));
       const float scale = 1.0f / std::sqrt(mean + hp_.rms_eps);
       for (size_t i = 0; i < n; ++i) yt[i] = (xt[i] * scale) * weight[i];
     }
@@ -319,10 +320,8 @@ void Session::store_kv(size_t layer, size_t pos, const float* k, const float* v)
   const size_t KV = hp_.n_embd_kv();
   const size_t at = (layer * n_ctx_ + pos) * KV;
   if (f16_kv_) {
-    for (size_t i = 0; i < KV; ++i) {
-      k_f16_[at + i] = ref::f32_to_f16(k[i]);
-      v_f16_[at + i] = ref::f32_to_f16(v[i]);
-    }
+    f32_to_f16(k, k_f16_.data() + at, KV);
+    f32_to_f16(v, v_f16_.data() + at, KV);
   } else {
     std::copy(k, k + KV, k_f32_.begin() + static_cast<std::ptrdiff_t>(at));
     std::copy(v, v + KV, v_f32_.begin() + static_cast<std::ptrdiff_t>(at));
@@ -374,11 +373,9 @@ void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float*
     sc[s] = dot * scale;
     max = std::max(max, sc[s]);
   }
+  exp_shifted(sc, pos + 1, max);
   double sum = 0.0;
-  for (size_t s = 0; s <= pos; ++s) {
-    sc[s] = std::exp(sc[s] - max);
-    sum += sc[s];
-  }
+  for (size_t s = 0; s <= pos; ++s) sum += sc[s];
   const float inv = static_cast<float>(1.0 / sum);
   for (size_t s = 0; s <= pos; ++s) sc[s] = round ? round_f16(sc[s] * inv) : sc[s] * inv;
 
