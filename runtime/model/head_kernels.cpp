@@ -142,15 +142,17 @@ TERN_AVX2 inline float f16_at_f16c(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
-// The -32 offset of every 6-bit value: 32 x sum over the 16 sub-blocks of scale x (sum of its 16 activations).
-__attribute__((target("avx2,fma,f16c"))) inline int32_t q6k_offset_avx2(__m256i scales16, const int16_t* bsums) {
-  return 32 * hsum_i32(_mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums))));
+// The -32 offset of every 6-bit value: 32 x sum over the 16 sub-blocks of scale x
+// (sum of its 16 activations), in eight lanes.
+TERN_AVX2 inline __m256i q6k_offset_lanes_avx2(__m256i scales16, const int16_t* bsums) {
+  return _mm256_slli_epi32(_mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums))), 5);
 }
 
 // The same integer sum as q6k_block_dot: 6-bit values (unsigned) times int8
 // activations with vpmaddubsw (|pair| <= 2 * 63 * 127 < 32767), then each 16
 // elements' pair sums times their sub-block scale with vpmaddwd.
-TERN_AVX2 inline int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
+// The block's sum is left in the lanes, with the -32 offset already taken out.
+TERN_AVX2 inline __m256i q6k_block_lanes_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
@@ -180,14 +182,68 @@ TERN_AVX2 inline int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t* x, c
     x += 128;
   }
   const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)));
-  return hsum_i32(acc) - q6k_offset_avx2(scales16, bsums);
+  return _mm256_sub_epi32(acc, q6k_offset_lanes_avx2(scales16, bsums));
+}
+
+TERN_AVX2 inline int32_t q6k_block_dot_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
+  return hsum_i32(q6k_block_lanes_avx2(b, x, bsums));
+}
+
+// Four consecutive blocks' lane sums r[0..3] (blk: the first block, dx: its
+// activation scale) added to a row's total, bit for bit as q6k_row does it one
+// block at a time: the sums leave the lanes in one add tree instead of four
+// reductions, and (d_w * d_x) * sum is computed for the four side by side, the
+// scalar steps lane by lane (-ffp-contract=off keeps them unfused); only the adds
+// into the total stay one by one, in block order.
+TERN_AVX2 inline float add_q6k_blocks4(float acc, const __m256i* r, const uint8_t* blk, const float* dx) {
+  // hadd(r0, r1) holds r0's pair sums then r1's in each 128-bit half; one more
+  // hadd and the halves' sum leave block i's total in lane i.
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[0], r[1]), _mm256_hadd_epi32(r[2], r[3]));
+  const __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  __m128i d16 = _mm_setzero_si128();
+  for (int i = 0; i < 4; ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, blk + i * kQ6KBytes + 208, 2);
+    d16 = _mm_insert_epi16(d16, bits, i);
+  }
+  const __m128 scale = _mm_mul_ps(_mm_cvtph_ps(d16), _mm_loadu_ps(dx));
+  float f[4];
+  _mm_storeu_ps(f, _mm_mul_ps(scale, _mm_cvtepi32_ps(sums)));
+  acc += f[0];
+  acc += f[1];
+  acc += f[2];
+  acc += f[3];
+  return acc;
+}
+
+// A Q6_K row against token t, four blocks at a time (add_q6k_blocks4), read
+// front to back. Four rows side by side, sharing the activations, were faster
+// from cache but defeated the hardware prefetcher (6 GB/s from DRAM).
+TERN_AVX2 float q6k_row_avx2(const uint8_t* row, const HeadActs& a, size_t t) {
+  const size_t k = a.k, blocks = k / kQ6K;
+  const int8_t* x = a.q.data() + t * k;
+  const int16_t* bsums = a.bsums.data() + t * (k / 16);
+  const float* dx = a.d.data() + t * blocks;
+  float acc = 0;
+  size_t b = 0;
+  for (; b + 4 <= blocks; b += 4) {
+    __m256i r[4];
+    for (size_t i = 0; i < 4; ++i)
+      r[i] = q6k_block_lanes_avx2(row + (b + i) * kQ6KBytes, x + (b + i) * kQ6K, bsums + (b + i) * 16);
+    acc = add_q6k_blocks4(acc, r, row + b * kQ6KBytes, dx + b);
+  }
+  for (; b < blocks; ++b) {
+    const uint8_t* blk = row + b * kQ6KBytes;
+    acc += f16_at_f16c(blk + 208) * dx[b] * static_cast<float>(q6k_block_dot_avx2(blk, x + b * kQ6K, bsums + b * 16));
+  }
+  return acc;
 }
 
 __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
     case GgmlType::Q6_K:
-      return q6k_row<q6k_block_dot_avx2, f16_at_f16c>(row, a, t);
+      return q6k_row_avx2(row, a, t);
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {
@@ -261,22 +317,14 @@ TERN_AVX512 inline __m512i q6k_block_lanes_avx512(const uint8_t* b, const int8_t
     qh += 32;
     x += 128;
   }
-  const __m256i offset = _mm256_slli_epi32(
-      _mm256_madd_epi16(scales16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums))), 5);
-  return _mm512_sub_epi32(acc, _mm512_zextsi256_si512(offset));
+  return _mm512_sub_epi32(acc, _mm512_zextsi256_si512(q6k_offset_lanes_avx2(scales16, bsums)));
 }
 
 TERN_AVX512 inline int32_t q6k_block_dot_avx512(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   return _mm512_reduce_add_epi32(q6k_block_lanes_avx512(b, x, bsums));
 }
 
-// A Q6_K row against token t, bit for bit what q6k_row gives, four blocks at a
-// time: their sums leave the vector lanes in one add tree instead of four
-// reductions, and their scales (d_w * d_x) * sum are computed side by side,
-// the scalar steps lane by lane (-ffp-contract=off keeps them unfused); only
-// the adds into the row's total stay one by one, in block order. The row is
-// still read front to back: four rows side by side, sharing the activations,
-// were faster from cache but defeated the hardware prefetcher (6 GB/s from DRAM).
+// The AVX-512 twin of q6k_row_avx2.
 TERN_AVX512 float q6k_row_avx512(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k, blocks = k / kQ6K;
   const int8_t* x = a.q.data() + t * k;
@@ -286,34 +334,19 @@ TERN_AVX512 float q6k_row_avx512(const uint8_t* row, const HeadActs& a, size_t t
   size_t b = 0;
   for (; b + 4 <= blocks; b += 4) {
     __m256i r[4];
-    __m128i d16 = _mm_setzero_si128();
-    for (int i = 0; i < 4; ++i) {
-      const uint8_t* blk = row + (b + i) * kQ6KBytes;
-      const __m512i v = q6k_block_lanes_avx512(blk, x + (b + i) * kQ6K, bsums + (b + i) * 16);
+    for (size_t i = 0; i < 4; ++i) {
+      const __m512i v = q6k_block_lanes_avx512(row + (b + i) * kQ6KBytes, x + (b + i) * kQ6K, bsums + (b + i) * 16);
       r[i] = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-      uint16_t h;
-      std::memcpy(&h, blk + 208, 2);
-      d16 = _mm_insert_epi16(d16, h, i);
     }
-    // hadd(r0, r1) holds r0's pair sums then r1's in each 128-bit half; one more
-    // hadd and the halves' sum leave block i's total in lane i.
-    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[0], r[1]), _mm256_hadd_epi32(r[2], r[3]));
-    const __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    const __m128 scale = _mm_mul_ps(_mm_cvtph_ps(d16), _mm_loadu_ps(dx + b));
-    float f[4];
-    _mm_storeu_ps(f, _mm_mul_ps(scale, _mm_cvtepi32_ps(sums)));
-    acc += f[0];
-    acc += f[1];
-    acc += f[2];
-    acc += f[3];
+    acc = add_q6k_blocks4(acc, r, row + b * kQ6KBytes, dx + b);
   }
   for (; b < blocks; ++b) {
     const uint8_t* blk = row + b * kQ6KBytes;
-    const int32_t s = q6k_block_dot_avx512(blk, x + b * kQ6K, bsums + b * 16);
-    acc += f16_at_f16c(blk + 208) * dx[b] * static_cast<float>(s);
+    acc += f16_at_f16c(blk + 208) * dx[b] * static_cast<float>(q6k_block_dot_avx512(blk, x + b * kQ6K, bsums + b * 16));
   }
   return acc;
 }
+
 TERN_AVX512 float row_dot_avx512(const uint8_t* row, const HeadActs& a, size_t t) {
   if (a.type == GgmlType::Q6_K) return q6k_row_avx512(row, a, t);
   return row_dot_avx2(row, a, t);

@@ -40,7 +40,8 @@ TEST(HeadKernels, SimdMatchesGenericAndFloatDot) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   for (GgmlType t : {GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F16, GgmlType::BF16, GgmlType::F32}) {
     SCOPED_TRACE(std::string(ggml_type_name(t)));
-    HeadCase c(t, 67, 512, 3, seed);
+    // 5 Q6_K blocks a row: the SIMD rows take four at a time, then one alone.
+    HeadCase c(t, 67, 1280, 3, seed);
     model::HeadActs a;
     model::prepare_head_acts(t, c.x.data(), c.m, c.k, a);
     std::vector<float> fast(c.m * c.rows, NAN), generic(c.m * c.rows, NAN);
@@ -92,7 +93,7 @@ TEST(HeadKernels, Q6KRandomBlocksAndExtremeActivationsAreExactOnEveryPath) {
   const uint64_t seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  const size_t rows = 33, k = 768, m = 2, row_bytes = k / 256 * 210;
+  const size_t rows = 33, k = 1536, m = 2, row_bytes = k / 256 * 210;  // 4 + 2 blocks a row
   std::vector<uint8_t> bytes(rows * row_bytes);
   for (auto& v : bytes) v = static_cast<uint8_t>(rng());
   for (size_t r = 0; r < rows; ++r)
