@@ -4,7 +4,11 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
+#include <limits>
+
 #include "runtime/core/cpu_info.h"
+#include "runtime/model/vector_kernels.h"
 #include "runtime/ref/fp16.h"
 
 namespace tern::model {
@@ -63,9 +67,108 @@ __attribute__((target("avx2,fma,f16c"))) void axpy_f32_avx2(float p, const float
     _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
   for (; i < n; ++i) out[i] += p * v[i];
 }
+
+// ---- one head in one function ----
+
+template <bool F16>
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const void* p) {
+  if constexpr (F16)
+    return _mm256_cvtph_ps(_mm_loadu_si128(static_cast<const __m128i*>(p)));
+  else
+    return _mm256_loadu_ps(static_cast<const float*>(p));
+}
+
+// out[d0 .. d0 + 8 NV) = sum_s p_s v_s[d0 ..], each lane one fma per position in
+// position order from 0 (what axpy_*_avx2 does to a zeroed out, through memory).
+template <bool F16, int NV, class T>
+__attribute__((target("avx2,fma,f16c"))) inline void weighted_sum(const float* p, const T* v, size_t stride, size_t n,
+                                                                  size_t d0, float* out) {
+  __m256 acc[NV];
+  for (int j = 0; j < NV; ++j) acc[j] = _mm256_setzero_ps();
+  for (size_t s = 0; s < n; ++s) {
+    const __m256 ps = _mm256_broadcast_ss(p + s);
+    const T* row = v + s * stride + d0;
+    for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(ps, load8<F16>(row + 8 * j), acc[j]);
+  }
+  for (int j = 0; j < NV; ++j) _mm256_storeu_ps(out + d0 + 8 * j, acc[j]);
+}
+
+template <bool F16, class T>
+__attribute__((target("avx2,fma,f16c"))) void attention_head_avx2(const float* q, const T* k, const T* v, size_t stride,
+                                                                  size_t n, size_t hd, float scale, float* sc,
+                                                                  float* out) {
+  // Scores: dot_*_avx2's two accumulators and horizontal sum, position by position.
+  float max = -std::numeric_limits<float>::infinity();
+  for (size_t s = 0; s < n; ++s) {
+    const T* row = k + s * stride;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (size_t i = 0; i < hd; i += 16) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8<F16>(row + i), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8<F16>(row + i + 8), a1);
+    }
+    sc[s] = hsum(_mm256_add_ps(a0, a1)) * scale;
+    max = std::max(max, sc[s]);
+  }
+  exp_shifted(sc, n, max);
+  double sum = 0.0;
+  for (size_t s = 0; s < n; ++s) sum += sc[s];
+  const float inv = static_cast<float>(1.0 / sum);
+  for (size_t s = 0; s < n; ++s) sc[s] = sc[s] * inv;
+  size_t d = 0;
+  for (; d + 64 <= hd; d += 64) weighted_sum<F16, 8>(sc, v, stride, n, d, out);
+  for (; d < hd; d += 16) weighted_sum<F16, 2>(sc, v, stride, n, d, out);
+}
 #endif  // __x86_64__: elsewhere the generic loops below run
 
 }  // namespace
+
+void attention_head_twin_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
+                             float scale, float* sc, float* out) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (size_t s = 0; s < n; ++s) {
+    sc[s] = dot_f16(q, k + s * stride, hd) * scale;
+    max = std::max(max, sc[s]);
+  }
+  exp_shifted(sc, n, max);
+  double sum = 0.0;
+  for (size_t s = 0; s < n; ++s) sum += sc[s];
+  const float inv = static_cast<float>(1.0 / sum);
+  for (size_t s = 0; s < n; ++s) sc[s] = sc[s] * inv;
+  std::fill(out, out + hd, 0.0f);
+  for (size_t s = 0; s < n; ++s) axpy_f16(sc[s], v + s * stride, out, hd);
+}
+
+void attention_head_twin_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
+                             float scale, float* sc, float* out) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (size_t s = 0; s < n; ++s) {
+    sc[s] = dot_f32(q, k + s * stride, hd) * scale;
+    max = std::max(max, sc[s]);
+  }
+  exp_shifted(sc, n, max);
+  double sum = 0.0;
+  for (size_t s = 0; s < n; ++s) sum += sc[s];
+  const float inv = static_cast<float>(1.0 / sum);
+  for (size_t s = 0; s < n; ++s) sc[s] = sc[s] * inv;
+  std::fill(out, out + hd, 0.0f);
+  for (size_t s = 0; s < n; ++s) axpy_f32(sc[s], v + s * stride, out, hd);
+}
+
+void attention_head_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
+                        float scale, float* sc, float* out) {
+#if defined(__x86_64__)
+  if (use_avx2() && hd % 16 == 0) return attention_head_avx2<true>(q, k, v, stride, n, hd, scale, sc, out);
+#endif
+  attention_head_twin_f16(q, k, v, stride, n, hd, scale, sc, out);
+}
+
+void attention_head_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
+                        float scale, float* sc, float* out) {
+#if defined(__x86_64__)
+  if (use_avx2() && hd % 16 == 0) return attention_head_avx2<false>(q, k, v, stride, n, hd, scale, sc, out);
+#endif
+  attention_head_twin_f32(q, k, v, stride, n, hd, scale, sc, out);
+}
 
 float dot_f16(const float* q, const uint16_t* k, size_t n) {
 #if defined(__x86_64__)

@@ -346,30 +346,25 @@ void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float*
   const size_t pos = n_past_ + t;
   const size_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const size_t base = layer * n_ctx_ * KV;
-  const float* f16 = f16_kv_ ? f16_table().data() : nullptr;
-  // ggml multiplies an f16 cache by f16 copies of Q and of the softmax weights.
-  const bool round = ggml_rounding_ && f16_kv_;
-
-  const size_t kv_off = (h / group) * hd;
+  const size_t at = layer * n_ctx_ * KV + (h / group) * hd;  // position 0's row of this head's KV head
   const float* qh = q_.data() + t * E + h * hd;
-  if (round) {
-    for (size_t d = 0; d < hd; ++d) qbuf[d] = round_f16(qh[d]);
-    qh = qbuf;
+  float* oh = att_.data() + t * E + h * hd;
+  if (!(ggml_rounding_ && f16_kv_)) {
+    if (f16_kv_)
+      attention_head_f16(qh, k_f16_.data() + at, v_f16_.data() + at, KV, pos + 1, hd, scale, sc, oh);
+    else
+      attention_head_f32(qh, k_f32_.data() + at, v_f32_.data() + at, KV, pos + 1, hd, scale, sc, oh);
+    return;
   }
+  // Float mode with an f16 cache mirrors ggml: f16 copies of Q and of the softmax
+  // weights, sequential dot products.
+  const float* f16 = f16_table().data();
+  for (size_t d = 0; d < hd; ++d) qbuf[d] = round_f16(qh[d]);
   float max = -std::numeric_limits<float>::infinity();
   for (size_t s = 0; s <= pos; ++s) {
-    const size_t at = base + s * KV + kv_off;
+    const uint16_t* k = k_f16_.data() + at + s * KV;
     float dot = 0.0f;
-    if (round) {
-      // Float mode mirrors ggml's sequential f16 dot product.
-      const uint16_t* k = k_f16_.data() + at;
-      for (size_t d = 0; d < hd; ++d) dot += qh[d] * f16[k[d]];
-    } else if (f16) {
-      dot = dot_f16(qh, k_f16_.data() + at, hd);
-    } else {
-      dot = dot_f32(qh, k_f32_.data() + at, hd);
-    }
+    for (size_t d = 0; d < hd; ++d) dot += qbuf[d] * f16[k[d]];
     sc[s] = dot * scale;
     max = std::max(max, sc[s]);
   }
@@ -377,21 +372,11 @@ void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float*
   double sum = 0.0;
   for (size_t s = 0; s <= pos; ++s) sum += sc[s];
   const float inv = static_cast<float>(1.0 / sum);
-  for (size_t s = 0; s <= pos; ++s) sc[s] = round ? round_f16(sc[s] * inv) : sc[s] * inv;
-
-  float* oh = att_.data() + t * E + h * hd;
   std::fill(oh, oh + hd, 0.0f);
   for (size_t s = 0; s <= pos; ++s) {
-    const size_t at = base + s * KV + kv_off;
-    const float p = sc[s];
-    if (round) {
-      const uint16_t* v = v_f16_.data() + at;
-      for (size_t d = 0; d < hd; ++d) oh[d] += p * f16[v[d]];
-    } else if (f16) {
-      axpy_f16(p, v_f16_.data() + at, oh, hd);
-    } else {
-      axpy_f32(p, v_f32_.data() + at, oh, hd);
-    }
+    const float p = round_f16(sc[s] * inv);
+    const uint16_t* v = v_f16_.data() + at + s * KV;
+    for (size_t d = 0; d < hd; ++d) oh[d] += p * f16[v[d]];
   }
 }
 
