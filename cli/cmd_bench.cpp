@@ -3,12 +3,14 @@
 // read-bandwidth roofline.
 //
 // What llama-bench does (tools/llama-bench/llama-bench.cpp) and this repeats:
-//  - the tests run per thread count: every pp test, then every tg test;
+//  - the tests run per thread count and depth: every pp test, then every tg test;
 //  - each test gets a fresh context of n_prompt + n_gen positions;
 //  - pp<P>: P tokens in one decode call (BOS first when the vocabulary adds one, the rest
 //    random ids); the warm-up is one full run;
 //  - tg<N>: N single-token decode calls from an empty context (BOS first, then random ids),
 //    logits computed each step; the warm-up is one single-token decode;
+//  - with -d D, D tokens fill the context (untimed, before the warm-up and before every
+//    run), and the test continues from there: "pp512 @ d1024";
 //  - each test is repeated r times after the warm-up, the cache cleared before each;
 //    a sample is the wall time of the whole run; t/s per sample = tokens * 1e9 / ns;
 //    the table shows the mean of the samples' t/s ± their sample standard deviation (n - 1).
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -200,14 +203,15 @@ ModelFacts model_facts(const gguf::File& file, const model::Model& m) {
 // ---- tests ----
 
 struct Test {
-  int n_prompt = 0, n_gen = 0, threads = 1, n_batch = 1;
+  int n_prompt = 0, n_gen = 0, n_depth = 0, threads = 1, n_batch = 1;
   std::string time;  // RFC 3339, as llama-bench's test_time
   std::vector<uint64_t> samples_ns;
   double bytes_per_token = 0, bandwidth_gbs = 0;
 
   int tokens() const { return n_prompt + n_gen; }
   std::string name() const {
-    return n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+    const std::string base = n_prompt > 0 ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen);
+    return n_depth > 0 ? base + " @ d" + std::to_string(n_depth) : base;  // llama-bench's label
   }
   std::vector<double> samples_ts() const {
     std::vector<double> ts;
@@ -256,23 +260,26 @@ class Runner {
         total_runs_(total_runs),
         logits_(model.hparams().n_vocab) {}
 
-  Test run(int n_prompt, int n_gen, int threads, double bandwidth) {
+  Test run(int n_prompt, int n_gen, int n_depth, int threads, double bandwidth) {
     Test t;
     t.n_prompt = n_prompt;
     t.n_gen = n_gen;
+    t.n_depth = n_depth;
     t.threads = threads;
     t.bandwidth_gbs = bandwidth;
     t.time = now_rfc3339();
     model::SessionOptions so;
-    so.n_ctx = static_cast<uint32_t>(n_prompt + n_gen);
-    so.n_batch = static_cast<uint32_t>(n_prompt > 0 ? std::min(n_prompt, 512) : 1);
+    so.n_ctx = static_cast<uint32_t>(n_depth + n_prompt + n_gen);
+    // The depth's tokens go in batches too; a pp test still runs in one step when it fits.
+    so.n_batch = static_cast<uint32_t>(std::max({std::min(n_prompt, 512), std::min(n_depth, 512), 1}));
     so.threads = threads;
     t.n_batch = static_cast<int>(so.n_batch);
     model::Session session(model_, so);
 
-    // Minimum bytes per token (see the top of this file).
+    // Minimum bytes per token (see the top of this file); after a depth of D tokens
+    // each token also reads the D rows already in the cache.
     const double positions = n_prompt > 0 ? n_prompt : n_gen;
-    const double kv = static_cast<double>(facts_.kv_row_bytes) * (positions + 1) / 2;
+    const double kv = static_cast<double>(facts_.kv_row_bytes) * (n_depth + (positions + 1) / 2);
     const double weights = static_cast<double>(facts_.ternary_bytes + facts_.head_bytes);
     if (n_prompt > 0) {
       const double steps = std::ceil(static_cast<double>(n_prompt) / so.n_batch);
@@ -283,21 +290,24 @@ class Runner {
     }
 
     const std::string label = t.name() + " t=" + std::to_string(threads);
+    // Like llama-bench: the depth is filled, untimed, before every run.
     if (warmup_) {
       session.reset();
+      if (n_depth > 0) prompt(session, n_depth);
       if (n_prompt > 0)
-        prompt(session, n_prompt);
+        prompt(session, n_prompt, n_depth > 0);
       else
-        gen(session, 1);
+        gen(session, 1, n_depth > 0);
       tick(label + " warm-up");
     }
     for (int r = 0; r < reps_; ++r) {
       session.reset();
+      if (n_depth > 0) prompt(session, n_depth);
       const auto t0 = Clock::now();
       if (n_prompt > 0)
-        prompt(session, n_prompt);
+        prompt(session, n_prompt, n_depth > 0);
       else
-        gen(session, n_gen);
+        gen(session, n_gen, n_depth > 0);
       t.samples_ns.push_back(static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
       tick(label + " run " + std::to_string(r + 1) + "/" + std::to_string(reps_));
@@ -309,14 +319,15 @@ class Runner {
   int32_t first_token() { return facts_.add_bos ? facts_.bos : random_token(); }
   int32_t random_token() { return static_cast<int32_t>(rng_() % model_.hparams().n_vocab); }
 
-  void prompt(model::Session& s, int n) {
+  // after_depth: the tokens continue a filled context, so none is BOS.
+  void prompt(model::Session& s, int n, bool after_depth = false) {
     tokens_.resize(static_cast<size_t>(n));
-    tokens_[0] = first_token();
+    tokens_[0] = after_depth ? random_token() : first_token();
     for (int i = 1; i < n; ++i) tokens_[static_cast<size_t>(i)] = random_token();
     s.eval(tokens_.data(), tokens_.size(), logits_.data(), false);
   }
-  void gen(model::Session& s, int n) {
-    int32_t token = first_token();
+  void gen(model::Session& s, int n, bool after_depth = false) {
+    int32_t token = after_depth ? random_token() : first_token();
     for (int i = 0; i < n; ++i) {
       s.eval(&token, 1, logits_.data(), false);
       token = random_token();
@@ -419,7 +430,7 @@ nlohmann::ordered_json to_json(const Test& t, const ModelFacts& f, const std::st
   j["embeddings"] = false;
   j["n_prompt"] = t.n_prompt;
   j["n_gen"] = t.n_gen;
-  j["n_depth"] = 0;
+  j["n_depth"] = t.n_depth;
   j["test_time"] = t.time;
   j["avg_ns"] = static_cast<uint64_t>(mean(as_double(t.samples_ns)));
   j["stddev_ns"] = static_cast<uint64_t>(stddev(as_double(t.samples_ns)));
@@ -438,7 +449,7 @@ nlohmann::ordered_json to_json(const Test& t, const ModelFacts& f, const std::st
 
 int cmd_bench(const std::vector<std::string>& args) {
   po::options_description desc("options");
-  std::string model_path, prompts = "512", gens = "128", output = "md";
+  std::string model_path, prompts = "512", gens = "128", depths = "0", output = "md";
   std::string threads_arg = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
   int reps = 5;
   // clang-format off
@@ -446,6 +457,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       ("model,m", po::value(&model_path)->required(), "GGUF model file")
       ("n-prompt,p", po::value(&prompts)->default_value(prompts), "prompt lengths of the pp tests, e.g. 128 or 64,512 (0 = none)")
       ("n-gen,n", po::value(&gens)->default_value(gens), "tokens of the tg tests, e.g. 32 (0 = none)")
+      ("n-depth,d", po::value(&depths)->default_value(depths), "context filled (untimed) before each test, e.g. 0,1024")
       ("threads,t", po::value(&threads_arg)->default_value(threads_arg), "thread counts, e.g. 1,2 (each 1..1024)")
       ("repetitions,r", po::value(&reps)->default_value(reps), "timed runs of each test after the warm-up")
       ("output,o", po::value(&output)->default_value(output), "md (llama-bench's table) | json | jsonl")
@@ -454,8 +466,9 @@ int cmd_bench(const std::vector<std::string>& args) {
   // clang-format on
   po::variables_map vm;
   if (!parse_options(
-          "bench", args, desc, vm, "-m FILE [-p 512] [-n 128] [-t 1,2] [-r 5] [-o md|json|jsonl]",
+          "bench", args, desc, vm, "-m FILE [-p 512] [-n 128] [-d 0] [-t 1,2] [-r 5] [-o md|json|jsonl]",
           "  tern bench -m model.gguf -p 128 -n 32 -t 1,2 -r 3\n"
+          "  tern bench -m model.gguf -p 512 -n 32 -d 0,1024 -t 2    # also after 1024 tokens of context\n"
           "  tern bench -m model.gguf -p 0 -n 64 -t 2 --json > tg.json   # llama-bench's JSON fields\n"))
     return 0;
 
@@ -464,6 +477,7 @@ int cmd_bench(const std::vector<std::string>& args) {
     throw UsageError("--output " + output + ": expected md|json|jsonl");
   const std::vector<int> n_prompt = parse_int_list(prompts, "n-prompt", 0, 1 << 20);
   const std::vector<int> n_gen = parse_int_list(gens, "n-gen", 0, 1 << 20);
+  const std::vector<int> n_depth = parse_int_list(depths, "n-depth", 0, 1 << 20);
   const std::vector<int> threads = parse_int_list(threads_arg, "threads", 1, 1024);
   if (reps < 1) throw UsageError("--repetitions " + std::to_string(reps) + ": expected 1 or more");
   const bool warmup = !vm.count("no-warmup");
@@ -481,6 +495,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   uint64_t runs_per_thread = 0;
   for (int p : n_prompt) runs_per_thread += p > 0 ? static_cast<uint64_t>(reps + (warmup ? 1 : 0)) : 0;
   for (int n : n_gen) runs_per_thread += n > 0 ? static_cast<uint64_t>(reps + (warmup ? 1 : 0)) : 0;
+  runs_per_thread *= n_depth.size();
   Progress progress("bench");
   Runner runner(model, facts, reps, warmup, progress, runs_per_thread * threads.size());
 
@@ -490,13 +505,15 @@ int cmd_bench(const std::vector<std::string>& args) {
   for (int t : threads) {
     const double bw = read_bandwidth_gbs(t);
     bandwidths.emplace_back(t, bw);
-    std::vector<std::pair<int, int>> tests;  // (n_prompt, n_gen), llama-bench's order
-    for (int p : n_prompt)
-      if (p > 0) tests.emplace_back(p, 0);
-    for (int n : n_gen)
-      if (n > 0) tests.emplace_back(0, n);
-    for (const auto& [p, n] : tests) {
-      const Test test = runner.run(p, n, t, bw);
+    std::vector<std::array<int, 3>> tests;  // (n_prompt, n_gen, n_depth), llama-bench's order
+    for (int d : n_depth) {
+      for (int p : n_prompt)
+        if (p > 0) tests.push_back({p, 0, d});
+      for (int n : n_gen)
+        if (n > 0) tests.push_back({0, n, d});
+    }
+    for (const auto& [p, n, d] : tests) {
+      const Test test = runner.run(p, n, d, t, bw);
       if (output == "md") {
         if (isatty(STDERR_FILENO) && isatty(STDOUT_FILENO))
           std::fprintf(stderr, "\r\033[K");  // the progress line

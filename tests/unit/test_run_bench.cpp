@@ -258,6 +258,36 @@ TEST(RunBench, BenchPrintsLlamaBenchsTable) {
   EXPECT_NE(r.out.find("GB/s"), std::string::npos) << r.out;
 }
 
+// -d: the tests run again after a context of that many tokens, as llama-bench's.
+TEST(RunBench, BenchDepthRunsEachTestAfterAFilledContext) {
+  auto r = run_tern("bench -m " + kTiny + " -p 16 -n 4 -d 0,24 -r 1 -t 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 4u) << r.out;
+  const int n_prompt[] = {16, 0, 16, 0}, n_gen[] = {0, 4, 0, 4}, n_depth[] = {0, 0, 24, 24};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(j[i]["n_prompt"], n_prompt[i]) << i;
+    EXPECT_EQ(j[i]["n_gen"], n_gen[i]) << i;
+    EXPECT_EQ(j[i]["n_depth"], n_depth[i]) << i;
+    EXPECT_GT(j[i]["avg_ts"].get<double>(), 0.0) << i;
+  }
+  // The depth's tokens go in batches: a tg test after 24 tokens fills them in one step.
+  EXPECT_EQ(j[1]["n_batch"], 1);
+  EXPECT_EQ(j[3]["n_batch"], 24);
+  // Each token also reads the 24 cached rows: the same extra bytes for pp and tg.
+  const double pp_extra = j[2]["bytes_per_token"].get<double>() - j[0]["bytes_per_token"].get<double>();
+  const double tg_extra = j[3]["bytes_per_token"].get<double>() - j[1]["bytes_per_token"].get<double>();
+  EXPECT_GT(pp_extra, 0.0);
+  EXPECT_NEAR(pp_extra, tg_extra, 1e-6 * tg_extra);
+
+  r = run_tern("bench -m " + kTiny + " -p 16 -n 0 -d 24 -r 1 -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("pp16 @ d24"), std::string::npos) << r.out;
+  r = run_tern("bench -m " + kTiny + " -d -1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("n-depth"), std::string::npos) << r.err;
+}
+
 TEST(RunBench, BenchJsonHasLlamaBenchsFields) {
   auto r = run_tern("bench -m " + kTiny + " -p 16 -n 4 -r 2 -t 1,2 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
