@@ -15,6 +15,8 @@
 #   --reps N             pairs per model (default 3): tern, peer, tern, peer, ... each one process
 #                        with -r 1 after its own warm-up
 #   -t LIST -p N -n N    thread counts and prompt / generation lengths (default 1,2 / 128 / 32)
+#   -d N                 also run every test after N tokens of context (llama-bench's -d 0,N:
+#                        "tg32 @ d1024"); default 0, only the empty context
 #   --tern PATH          tern binary (default build/cli/tern)
 #   --out DIR            where the report goes (default results/compare; with --dry-run a new
 #                        temporary folder)
@@ -48,7 +50,7 @@ abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 # ---- the report: results/compare/<name>.md from the runs in $WORK (and the PNGs with --plot) ----
 write_report() {
   export CMP_WORK=$WORK CMP_OUT=$OUT CMP_NAME=$NAME CMP_DATE=$DATE CMP_ROOT=$ROOT CMP_CORES=$CORES
-  export CMP_DRY=$DRY_STUB CMP_REPS=$REPS CMP_THREADS=$THREADS CMP_PROMPT=$PROMPT CMP_GEN=$GEN
+  export CMP_DRY=$DRY_STUB CMP_REPS=$REPS CMP_THREADS=$THREADS CMP_PROMPT=$PROMPT CMP_GEN=$GEN CMP_DEPTH=$DEPTH
   export CMP_IDLE_MAX=$IDLE_MAX CMP_IDLE_TIMEOUT=$IDLE_TIMEOUT CMP_ARGV=$ARGV CMP_PLOT=$PLOT
   export CMP_TERN_ENV=${TERN_ENV:-}
   python3 - <<'PY'
@@ -100,6 +102,8 @@ for r in runs:
     got = {}
     for rec in records:
         test = "pp%d" % rec["n_prompt"] if rec["n_prompt"] > 0 else "tg%d" % rec["n_gen"]
+        if rec.get("n_depth", 0) > 0:
+            test += " @ d%d" % rec["n_depth"]  # llama-bench's label
         ts = rec["samples_ts"][0] if rec.get("samples_ts") else rec["avg_ts"]
         rec["_ts"] = float(ts)
         got[(test, int(rec["n_threads"]))] = rec
@@ -110,8 +114,12 @@ for r in runs:
     results[(r["model"], r["engine"], r["rep"])] = got
 
 threads = [int(t) for t in E["CMP_THREADS"].split(",")]
+depth = int(E.get("CMP_DEPTH") or 0)
 tests = ([("pp%s" % E["CMP_PROMPT"])] if int(E["CMP_PROMPT"]) > 0 else []) + \
         ([("tg%s" % E["CMP_GEN"])] if int(E["CMP_GEN"]) > 0 else [])
+if depth > 0:
+    tests += ["%s @ d%d" % (t, depth) for t in tests]
+depth_arg = " -d 0,%d" % depth if depth > 0 else ""
 reps = int(E["CMP_REPS"])
 engines_of = {m: sorted({r["engine"] for r in runs if r["model"] == m},
                         key=lambda e: (e != "tern", e)) for m in models}
@@ -226,10 +234,10 @@ if dry:
              "prints made-up numbers in llama-bench's JSON format. tern's numbers are real but meaningless "
              "beside them." % (" and ".join(stubbed), rel(dry)))
     L.append("")
-L.append("Written by `scripts/compare.sh %s`. Every engine ran the same GGUF files with `-p %s -n %s -t %s`, "
+L.append("Written by `scripts/compare.sh %s`. Every engine ran the same GGUF files with `-p %s -n %s -t %s%s`, "
          "one repetition per process (`-r 1`, after the engine's own warm-up), interleaved "
          "(tern, peer, tern, peer, …) %d times per model, so each ratio compares two runs made back to back. "
-         % (E["CMP_ARGV"], E["CMP_PROMPT"], E["CMP_GEN"], E["CMP_THREADS"], reps) +
+         % (E["CMP_ARGV"], E["CMP_PROMPT"], E["CMP_GEN"], E["CMP_THREADS"], depth_arg, reps) +
          ("Before each run the script waited until other processes used less than %s of the %s cores "
           "(CPU time in /proc/stat over 2 s), for at most %s s."
           % (E["CMP_IDLE_MAX"], E["CMP_CORES"], E["CMP_IDLE_TIMEOUT"]) if not dry else
@@ -431,7 +439,7 @@ PY
 }
 
 LLAMA_BENCH="" BITNET_BENCH="" DRY_STUB="" TERN="" OUT="" KEEP="" PLOT=0 REPORT_FROM=""
-REPS=3 THREADS=1,2 PROMPT=128 GEN=32 IDLE_TIMEOUT="" IDLE_FRAC=0.5
+REPS=3 THREADS=1,2 PROMPT=128 GEN=32 DEPTH=0 IDLE_TIMEOUT="" IDLE_FRAC=0.5
 MODELS=()
 ARGV="$*"
 while [ $# -gt 0 ]; do
@@ -445,6 +453,7 @@ while [ $# -gt 0 ]; do
     -t|--threads) THREADS=$2; shift 2 ;;
     -p|--n-prompt) PROMPT=$2; shift 2 ;;
     -n|--n-gen) GEN=$2; shift 2 ;;
+    -d|--depth) DEPTH=$2; shift 2 ;;
     --tern) TERN=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --keep) KEEP=$2; shift 2 ;;
@@ -460,6 +469,7 @@ done
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps $REPS: expected a number >= 1"
 [[ "$THREADS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "-t $THREADS: expected a list like 1,2"
 [[ "$PROMPT" =~ ^[0-9]+$ && "$GEN" =~ ^[0-9]+$ ]] || die "-p/-n: expected numbers"
+[[ "$DEPTH" =~ ^[0-9]+$ ]] || die "-d $DEPTH: expected a number"
 [[ "$IDLE_FRAC" =~ ^[0-9]*\.?[0-9]+$ ]] || die "--idle-frac $IDLE_FRAC: expected a number like 0.5"
 command -v python3 >/dev/null || die "python3 is needed to read the JSON outputs (apt-get install python3)"
 if [ "$(python3 -c 'import sys; print(sys.version_info >= (3, 7))')" != True ]; then
@@ -569,7 +579,7 @@ PY
 done
 
 TERN_ENV=$(env | grep '^TERN_' | sort | paste -sd ' ' -) || true  # e.g. TERN_CACHE_DIR: which tuning tern reads
-declare -p REPS THREADS PROMPT GEN IDLE_MAX IDLE_TIMEOUT ARGV DATE NAME CPU_ID CORES DRY_STUB \
+declare -p REPS THREADS PROMPT GEN DEPTH IDLE_MAX IDLE_TIMEOUT ARGV DATE NAME CPU_ID CORES DRY_STUB \
   LLAMA_BENCH BITNET_BENCH TERN TERN_ENV > "$WORK/settings.env"
 
 # ---- idleness ----
@@ -653,6 +663,7 @@ run_one() {  # model_index engine rep
   local cmd=("$bin")
   [ "$engine" != tern ] || cmd+=(bench)
   cmd+=(-m "$model" -p "$PROMPT" -n "$GEN" -t "$THREADS" -r 1 -o json)
+  [ "$DEPTH" = 0 ] || cmd+=(-d "0,$DEPTH")
   SEQ=$((SEQ + 1))
   local base
   base=$WORK/runs/$(printf '%03d' $SEQ)-$engine-m$mi-r$rep

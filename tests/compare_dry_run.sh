@@ -121,6 +121,28 @@ PY
 [ "$(cat "$TMP/counter")" = 3 ] || fail "--report-from ran the stub"
 diff "$TMP"/out/*.md "$TMP"/out-again/*.md > /dev/null || fail "--report-from wrote a different report"
 
+# 1c. -d: every test again after a filled context, both engines, labelled as llama-bench does.
+"$ROOT/scripts/compare.sh" --dry-run "$STUB" --tern "$TERN" -m "$TMP/tiny.gguf" --reps 1 -t 1 -p 8 -n 2 -d 16 \
+  --out "$TMP/out-depth" > /dev/null 2> "$TMP/stderr-depth" ||
+  { cat "$TMP/stderr-depth" >&2; fail "compare.sh -d exited non-zero"; }
+python3 - "$TMP"/out-depth/*.md <<'PY'
+import sys
+md = open(sys.argv[1]).read()
+summary = md.split("## Summary\n", 1)[1].split("\n## ", 1)[0]
+rows = {}
+for line in summary.splitlines():
+    c = [x.strip() for x in line.strip("|").split("|")]
+    if line.startswith("| ") and not line.startswith("| model"):
+        rows[c[1]] = c
+for test, stub in (("pp8", "1010.25"), ("tg2", "101.50"), ("pp8 @ d16", "1010.12"), ("tg2 @ d16", "101.38")):
+    if test not in rows:
+        sys.exit("FAIL: -d 16: no summary row for %s (rows: %s)" % (test, sorted(rows)))
+    if not rows[test][6].startswith(stub):
+        sys.exit("FAIL: -d 16: %s peer t/s %s, the stub said %s" % (test, rows[test][6], stub))
+if "-d 0,16" not in md:
+    sys.exit("FAIL: -d 16: the commands in the report lack -d 0,16")
+PY
+
 # 2. A peer that cannot load the file: the run goes on, the report quotes its error.
 FAKE_LLAMA_BENCH_FAIL=1 "$ROOT/scripts/compare.sh" --dry-run "$STUB" --tern "$TERN" -m "$TMP/tiny.gguf" \
   --reps 2 -t 1 -p 8 -n 2 --out "$TMP/out-fail" > /dev/null 2> "$TMP/stderr-fail" ||
