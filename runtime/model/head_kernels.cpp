@@ -134,7 +134,7 @@ __attribute__((target("avx2,fma,f16c"))) inline float hsum_f32(__m256 v) {
 }
 
 #define TERN_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define TERN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define TERN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 TERN_AVX2 inline float f16_at_f16c(const uint8_t* p) {
   uint16_t h;
@@ -312,7 +312,7 @@ TERN_AVX512 inline __m512i q6k_block_lanes_avx512(const uint8_t* b, const int8_t
     const __m512i first = _mm512_set1_epi16(static_cast<int16_t>(8 * half));
     const __m512i s0 = _mm512_permutexvar_epi16(_mm512_add_epi16(by_lane, first), scales);
     const __m512i s1 = _mm512_permutexvar_epi16(_mm512_add_epi16(by_lane, _mm512_add_epi16(first, _mm512_set1_epi16(4))), scales);
-    acc = _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(p0, s0), _mm512_madd_epi16(p1, s1)));
+    acc = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(acc, p0, s0), p1, s1);  // vpmaddwd and the add in one
     ql += 64;
     qh += 32;
     x += 128;
