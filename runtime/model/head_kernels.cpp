@@ -273,7 +273,7 @@ __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, 
   }
 }
 
-// ---- AVX-512 (F, BW, VL) ----
+// ---- AVX-512 (F, BW, VL, VNNI) ----
 
 // GCC 12's own intrinsics (_mm512_reduce_add_epi32, _mm512_inserti64x4) start from
 // _mm256_undefined_si256(), which -Wmaybe-uninitialized reports once they are inlined.

@@ -40,7 +40,7 @@ void prepare_head_acts(GgmlType type, const float* x, size_t m, size_t k, HeadAc
 void head_dot_rows(const uint8_t* rows, size_t row_bytes, const HeadActs& a, size_t row_begin, size_t row_end,
                    float* out, size_t out_stride);
 
-// The paths there are, best first (avx512vnni stands for AVX-512 F/BW/VL; scalar
+// The paths there are, best first (avx512vnni stands for AVX-512 F/BW/VL/VNNI; scalar
 // is the generic twin), whether this CPU (and TERN_MAX_ISA) runs one, and the
 // one head_dot_rows takes.
 std::vector<Isa> head_kernel_isas();
