@@ -78,49 +78,117 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const void* p) {
     return _mm256_loadu_ps(static_cast<const float*>(p));
 }
 
-// out[d0 .. d0 + 8 NV) = sum_s p_s v_s[d0 ..], each lane one fma per position in
-// position order from 0 (what axpy_*_avx2 does to a zeroed out, through memory).
-template <bool F16, int NV, class T>
-__attribute__((target("avx2,fma,f16c"))) inline void weighted_sum(const float* p, const T* v, size_t stride, size_t n,
-                                                                  size_t d0, float* out) {
-  __m256 acc[NV];
-  for (int j = 0; j < NV; ++j) acc[j] = _mm256_setzero_ps();
+// out_h[d0 .. d0 + 8 NV) = sum_s p_h,s v_s[d0 ..] for the G heads h (p: G rows of
+// n weights; out: G rows hd apart): each lane one fma per position in position
+// order from 0, what axpy_*_avx2 does to a zeroed out through memory. A value
+// row's vectors are loaded once for the G heads.
+template <bool F16, int G, int NV, class T>
+__attribute__((target("avx2,fma,f16c"))) inline void weighted_sums(const float* p, size_t n, const T* v,
+                                                                   size_t stride, size_t d0, size_t hd, float* out) {
+  __m256 acc[G][NV];
+  for (int h = 0; h < G; ++h)
+    for (int j = 0; j < NV; ++j) acc[h][j] = _mm256_setzero_ps();
   for (size_t s = 0; s < n; ++s) {
-    const __m256 ps = _mm256_broadcast_ss(p + s);
     const T* row = v + s * stride + d0;
-    for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(ps, load8<F16>(row + 8 * j), acc[j]);
+    __m256 vv[NV];
+    for (int j = 0; j < NV; ++j) vv[j] = load8<F16>(row + 8 * j);
+    for (int h = 0; h < G; ++h) {
+      const __m256 ps = _mm256_broadcast_ss(p + h * n + s);
+      for (int j = 0; j < NV; ++j) acc[h][j] = _mm256_fmadd_ps(ps, vv[j], acc[h][j]);
+    }
   }
-  for (int j = 0; j < NV; ++j) _mm256_storeu_ps(out + d0 + 8 * j, acc[j]);
+  for (int h = 0; h < G; ++h)
+    for (int j = 0; j < NV; ++j) _mm256_storeu_ps(out + h * hd + d0 + 8 * j, acc[h][j]);
+}
+
+// G query heads sharing one KV head (q, out: G rows hd apart; sc: G rows of n):
+// each head bit for bit what the per-position loops give, with every key and
+// value row read and widened once for the G heads.
+template <bool F16, int G, class T>
+__attribute__((target("avx2,fma,f16c"))) void attention_heads_avx2(const float* q, const T* k, const T* v,
+                                                                   size_t stride, size_t n, size_t hd, float scale,
+                                                                   float* sc, float* out) {
+  // Scores: dot_*_avx2's two accumulators and horizontal sum, per head and position.
+  float max[G];
+  for (int h = 0; h < G; ++h) max[h] = -std::numeric_limits<float>::infinity();
+  for (size_t s = 0; s < n; ++s) {
+    const T* row = k + s * stride;
+    __m256 a0[G], a1[G];
+    for (int h = 0; h < G; ++h) a0[h] = a1[h] = _mm256_setzero_ps();
+    for (size_t i = 0; i < hd; i += 16) {
+      const __m256 k0 = load8<F16>(row + i), k1 = load8<F16>(row + i + 8);
+      for (int h = 0; h < G; ++h) {
+        a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + i), k0, a0[h]);
+        a1[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + i + 8), k1, a1[h]);
+      }
+    }
+    for (int h = 0; h < G; ++h) {
+      const float x = hsum(_mm256_add_ps(a0[h], a1[h])) * scale;
+      sc[h * n + s] = x;
+      max[h] = std::max(max[h], x);
+    }
+  }
+  for (int h = 0; h < G; ++h) {
+    float* p = sc + h * n;
+    exp_shifted(p, n, max[h]);
+    double sum = 0.0;
+    for (size_t s = 0; s < n; ++s) sum += p[s];
+    const float inv = static_cast<float>(1.0 / sum);
+    for (size_t s = 0; s < n; ++s) p[s] = p[s] * inv;
+  }
+  // Eight accumulators a chunk: 64 dimensions of one head, 32 of two, 16 of four.
+  constexpr int NV = 8 / G;
+  size_t d = 0;
+  for (; d + 8 * NV <= hd; d += 8 * NV) weighted_sums<F16, G, NV>(sc, n, v, stride, d, hd, out);
+  for (; d < hd; d += 16) weighted_sums<F16, G, 2>(sc, n, v, stride, d, hd, out);
 }
 
 template <bool F16, class T>
-__attribute__((target("avx2,fma,f16c"))) void attention_head_avx2(const float* q, const T* k, const T* v, size_t stride,
-                                                                  size_t n, size_t hd, float scale, float* sc,
-                                                                  float* out) {
-  // Scores: dot_*_avx2's two accumulators and horizontal sum, position by position.
-  float max = -std::numeric_limits<float>::infinity();
-  for (size_t s = 0; s < n; ++s) {
-    const T* row = k + s * stride;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (size_t i = 0; i < hd; i += 16) {
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8<F16>(row + i), a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8<F16>(row + i + 8), a1);
-    }
-    sc[s] = hsum(_mm256_add_ps(a0, a1)) * scale;
-    max = std::max(max, sc[s]);
+bool attention_heads_simd(const float* q, const T* k, const T* v, size_t stride, size_t n, size_t hd, size_t heads,
+                          float scale, float* sc, float* out) {
+  if (!use_avx2() || hd % 16 != 0) return false;
+  switch (heads) {
+    case 1: attention_heads_avx2<F16, 1>(q, k, v, stride, n, hd, scale, sc, out); return true;
+    case 2: attention_heads_avx2<F16, 2>(q, k, v, stride, n, hd, scale, sc, out); return true;
+    case 4: attention_heads_avx2<F16, 4>(q, k, v, stride, n, hd, scale, sc, out); return true;
+    default: return false;
   }
-  exp_shifted(sc, n, max);
-  double sum = 0.0;
-  for (size_t s = 0; s < n; ++s) sum += sc[s];
-  const float inv = static_cast<float>(1.0 / sum);
-  for (size_t s = 0; s < n; ++s) sc[s] = sc[s] * inv;
-  size_t d = 0;
-  for (; d + 64 <= hd; d += 64) weighted_sum<F16, 8>(sc, v, stride, n, d, out);
-  for (; d < hd; d += 16) weighted_sum<F16, 2>(sc, v, stride, n, d, out);
 }
 #endif  // __x86_64__: elsewhere the generic loops below run
 
 }  // namespace
+
+float dot_f16(const float* q, const uint16_t* k, size_t n) {
+#if defined(__x86_64__)
+  if (use_avx2()) return dot_f16_avx2(q, k, n);
+#endif
+  float s = 0;
+  for (size_t i = 0; i < n; ++i) s += q[i] * ref::f16_to_f32(k[i]);
+  return s;
+}
+
+float dot_f32(const float* q, const float* k, size_t n) {
+#if defined(__x86_64__)
+  if (use_avx2()) return dot_f32_avx2(q, k, n);
+#endif
+  float s = 0;
+  for (size_t i = 0; i < n; ++i) s += q[i] * k[i];
+  return s;
+}
+
+void axpy_f16(float p, const uint16_t* v, float* out, size_t n) {
+#if defined(__x86_64__)
+  if (use_avx2()) return axpy_f16_avx2(p, v, out, n);
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] += p * ref::f16_to_f32(v[i]);
+}
+
+void axpy_f32(float p, const float* v, float* out, size_t n) {
+#if defined(__x86_64__)
+  if (use_avx2()) return axpy_f32_avx2(p, v, out, n);
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] += p * v[i];
+}
 
 void attention_head_twin_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
                              float scale, float* sc, float* out) {
@@ -154,52 +222,22 @@ void attention_head_twin_f32(const float* q, const float* k, const float* v, siz
   for (size_t s = 0; s < n; ++s) axpy_f32(sc[s], v + s * stride, out, hd);
 }
 
-void attention_head_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
-                        float scale, float* sc, float* out) {
+void attention_heads_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
+                         size_t heads, float scale, float* sc, float* out) {
 #if defined(__x86_64__)
-  if (use_avx2() && hd % 16 == 0) return attention_head_avx2<true>(q, k, v, stride, n, hd, scale, sc, out);
+  if (attention_heads_simd<true>(q, k, v, stride, n, hd, heads, scale, sc, out)) return;
 #endif
-  attention_head_twin_f16(q, k, v, stride, n, hd, scale, sc, out);
+  for (size_t h = 0; h < heads; ++h)
+    attention_head_twin_f16(q + h * hd, k, v, stride, n, hd, scale, sc + h * n, out + h * hd);
 }
 
-void attention_head_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
-                        float scale, float* sc, float* out) {
+void attention_heads_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
+                         size_t heads, float scale, float* sc, float* out) {
 #if defined(__x86_64__)
-  if (use_avx2() && hd % 16 == 0) return attention_head_avx2<false>(q, k, v, stride, n, hd, scale, sc, out);
+  if (attention_heads_simd<false>(q, k, v, stride, n, hd, heads, scale, sc, out)) return;
 #endif
-  attention_head_twin_f32(q, k, v, stride, n, hd, scale, sc, out);
-}
-
-float dot_f16(const float* q, const uint16_t* k, size_t n) {
-#if defined(__x86_64__)
-  if (use_avx2()) return dot_f16_avx2(q, k, n);
-#endif
-  float s = 0;
-  for (size_t i = 0; i < n; ++i) s += q[i] * ref::f16_to_f32(k[i]);
-  return s;
-}
-
-float dot_f32(const float* q, const float* k, size_t n) {
-#if defined(__x86_64__)
-  if (use_avx2()) return dot_f32_avx2(q, k, n);
-#endif
-  float s = 0;
-  for (size_t i = 0; i < n; ++i) s += q[i] * k[i];
-  return s;
-}
-
-void axpy_f16(float p, const uint16_t* v, float* out, size_t n) {
-#if defined(__x86_64__)
-  if (use_avx2()) return axpy_f16_avx2(p, v, out, n);
-#endif
-  for (size_t i = 0; i < n; ++i) out[i] += p * ref::f16_to_f32(v[i]);
-}
-
-void axpy_f32(float p, const float* v, float* out, size_t n) {
-#if defined(__x86_64__)
-  if (use_avx2()) return axpy_f32_avx2(p, v, out, n);
-#endif
-  for (size_t i = 0; i < n; ++i) out[i] += p * v[i];
+  for (size_t h = 0; h < heads; ++h)
+    attention_head_twin_f32(q + h * hd, k, v, stride, n, hd, scale, sc + h * n, out + h * hd);
 }
 
 }  // namespace tern::model

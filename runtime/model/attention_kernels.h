@@ -8,19 +8,21 @@
 
 namespace tern::model {
 
-// One query head over cache positions 0..n-1 (k, v: position 0's row of the
-// head; stride: elements from one position's row to the next):
-//   sc[s] = scale * q.k_s;  p = softmax(sc) (exp of sc - max, the sum in double);
-//   out = sum_s p_s v_s.
-// sc: n floats of scratch (left holding p). Bit for bit what the loops built from
-// dot_* / exp_shifted / axpy_* give (attention_head_twin): the SIMD path keeps
-// their arithmetic, only in one function with out's lanes in registers instead
-// of a load and store per position.
-void attention_head_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
-                        float scale, float* sc, float* out);
-void attention_head_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
-                        float scale, float* sc, float* out);
-// The same from those loops (tests).
+// `heads` query heads that share one KV head (GQA) over cache positions 0..n-1
+// (q and out: the heads' rows, hd apart; k, v: position 0's row of the KV head;
+// stride: elements from one position's row to the next). For each head h:
+//   sc_h[s] = scale * q_h.k_s;  p_h = softmax(sc_h) (exp of sc - max, the sum in
+//   double);  out_h = sum_s p_h,s v_s.
+// sc: heads rows of n floats of scratch (left holding p). Each head bit for bit
+// what the loops built from dot_* / exp_shifted / axpy_* give (attention_head_twin_*):
+// the SIMD path (1, 2 or 4 heads) keeps their arithmetic, but reads and widens
+// each key and value row once for all the heads, and sums out in registers
+// instead of loading and storing it per position.
+void attention_heads_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
+                         size_t heads, float scale, float* sc, float* out);
+void attention_heads_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
+                         size_t heads, float scale, float* sc, float* out);
+// One head from those loops (tests, and heads counts without a SIMD path).
 void attention_head_twin_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
                              float scale, float* sc, float* out);
 void attention_head_twin_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,

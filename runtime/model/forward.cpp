@@ -119,7 +119,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
   allocate(att_, B * E, name, act, n_ctx_);
   allocate(hb_, B * FF, name, act, n_ctx_);
   allocate(hb2_, B * FF, name, act, n_ctx_);
-  allocate(scores_, n_ctx_ * static_cast<uint64_t>(options.threads), name, act, n_ctx_);
+  allocate(scores_, n_ctx_ * kHeadsTogether * static_cast<uint64_t>(options.threads), name, act, n_ctx_);
   allocate(qh_, hd * static_cast<uint64_t>(options.threads), name, act, n_ctx_);
   allocate(head_row_, E, name, act, n_ctx_);
   allocate(head_x_, B * E, name, act, n_ctx_);
@@ -316,53 +316,72 @@ void Session::rope(float* v, size_t n_heads, size_t pos) const {
   }
 }
 
+// Position pos's key and value rows, head by head: the cache is
+// [layer][kv head][position][head_dim], so that attention streams each KV head's
+// rows front to back (position-major rows, 5 heads interleaved, halved the
+// speed of attention over a long context: the prefetcher saw 256 of every 1280 bytes).
+size_t Session::kv_offset(size_t layer, size_t kv_head, size_t pos) const {
+  return ((layer * hp_.n_head_kv + kv_head) * n_ctx_ + pos) * hp_.head_dim;
+}
+
 void Session::store_kv(size_t layer, size_t pos, const float* k, const float* v) {
-  const size_t KV = hp_.n_embd_kv();
-  const size_t at = (layer * n_ctx_ + pos) * KV;
-  if (f16_kv_) {
-    f32_to_f16(k, k_f16_.data() + at, KV);
-    f32_to_f16(v, v_f16_.data() + at, KV);
-  } else {
-    std::copy(k, k + KV, k_f32_.begin() + static_cast<std::ptrdiff_t>(at));
-    std::copy(v, v + KV, v_f32_.begin() + static_cast<std::ptrdiff_t>(at));
+  const size_t hd = hp_.head_dim;
+  for (size_t g = 0; g < hp_.n_head_kv; ++g) {
+    const size_t at = kv_offset(layer, g, pos);
+    if (f16_kv_) {
+      f32_to_f16(k + g * hd, k_f16_.data() + at, hd);
+      f32_to_f16(v + g * hd, v_f16_.data() + at, hd);
+    } else {
+      std::copy(k + g * hd, k + (g + 1) * hd, k_f32_.begin() + static_cast<std::ptrdiff_t>(at));
+      std::copy(v + g * hd, v + (g + 1) * hd, v_f32_.begin() + static_cast<std::ptrdiff_t>(at));
+    }
   }
 }
 
 // Causal attention of one token at position pos over cache positions 0..pos.
-// Every (token, head) pair is independent: spread them over the pool, each
-// thread with its own scores and Q buffers.
+// The query heads of one KV head go together, up to kHeadsTogether (each key and
+// value row is then read once for them); every (token, heads) item is
+// independent: spread them over the pool, each thread with its own scores and
+// Q buffers.
 void Session::attention(size_t layer, size_t m) {
   auto timer = timed(ForwardProfile::attention);
-  pool_->parallel_for(m * hp_.n_head, 1, [&](uint64_t begin, uint64_t end, int thread) {
-    float* scores = scores_.data() + static_cast<size_t>(thread) * n_ctx_;
+  const size_t group = hp_.n_head / hp_.n_head_kv;
+  const bool ggml_f16 = ggml_rounding_ && f16_kv_;  // the float mode's per-head loops
+  const size_t together = ggml_f16 ? 1 : group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
+  static_assert(kHeadsTogether >= 4);
+  const size_t items = hp_.n_head / together;
+  pool_->parallel_for(m * items, 1, [&](uint64_t begin, uint64_t end, int thread) {
+    float* scores = scores_.data() + static_cast<size_t>(thread) * n_ctx_ * kHeadsTogether;
     float* qh = qh_.data() + static_cast<size_t>(thread) * hp_.head_dim;
-    for (uint64_t i = begin; i < end; ++i) attention_head(layer, i / hp_.n_head, i % hp_.n_head, scores, qh);
+    for (uint64_t i = begin; i < end; ++i)
+      attention_heads(layer, i / items, i % items * together, together, scores, qh);
   });
 }
 
-// Head h of token t (at position n_past_ + t) attends over positions 0..pos.
-void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float* qbuf) {
-  const size_t hd = hp_.head_dim, KV = hp_.n_embd_kv(), E = hp_.n_embd;
+// Heads h0 .. h0 + heads - 1 (one KV head's) of token t, at position n_past_ + t,
+// attend over positions 0..pos.
+void Session::attention_heads(size_t layer, size_t t, size_t h0, size_t heads, float* sc, float* qbuf) {
+  const size_t hd = hp_.head_dim, E = hp_.n_embd;
   const size_t pos = n_past_ + t;
   const size_t group = hp_.n_head / hp_.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const size_t at = layer * n_ctx_ * KV + (h / group) * hd;  // position 0's row of this head's KV head
-  const float* qh = q_.data() + t * E + h * hd;
-  float* oh = att_.data() + t * E + h * hd;
+  const size_t at = kv_offset(layer, h0 / group, 0);  // position 0's row of the heads' KV head
+  const float* qh = q_.data() + t * E + h0 * hd;
+  float* oh = att_.data() + t * E + h0 * hd;
   if (!(ggml_rounding_ && f16_kv_)) {
     if (f16_kv_)
-      attention_head_f16(qh, k_f16_.data() + at, v_f16_.data() + at, KV, pos + 1, hd, scale, sc, oh);
+      attention_heads_f16(qh, k_f16_.data() + at, v_f16_.data() + at, hd, pos + 1, hd, heads, scale, sc, oh);
     else
-      attention_head_f32(qh, k_f32_.data() + at, v_f32_.data() + at, KV, pos + 1, hd, scale, sc, oh);
+      attention_heads_f32(qh, k_f32_.data() + at, v_f32_.data() + at, hd, pos + 1, hd, heads, scale, sc, oh);
     return;
   }
-  // Float mode with an f16 cache mirrors ggml: f16 copies of Q and of the softmax
-  // weights, sequential dot products.
+  // Float mode with an f16 cache mirrors ggml, one head at a time (heads is 1):
+  // f16 copies of Q and of the softmax weights, sequential dot products.
   const float* f16 = f16_table().data();
   for (size_t d = 0; d < hd; ++d) qbuf[d] = round_f16(qh[d]);
   float max = -std::numeric_limits<float>::infinity();
   for (size_t s = 0; s <= pos; ++s) {
-    const uint16_t* k = k_f16_.data() + at + s * KV;
+    const uint16_t* k = k_f16_.data() + at + s * hd;
     float dot = 0.0f;
     for (size_t d = 0; d < hd; ++d) dot += qbuf[d] * f16[k[d]];
     sc[s] = dot * scale;
@@ -375,7 +394,7 @@ void Session::attention_head(size_t layer, size_t t, size_t h, float* sc, float*
   std::fill(oh, oh + hd, 0.0f);
   for (size_t s = 0; s <= pos; ++s) {
     const float p = round_f16(sc[s] * inv);
-    const uint16_t* v = v_f16_.data() + at + s * KV;
+    const uint16_t* v = v_f16_.data() + at + s * hd;
     for (size_t d = 0; d < hd; ++d) oh[d] += p * f16[v[d]];
   }
 }

@@ -81,9 +81,10 @@ class Session {
   void matmuls(std::initializer_list<LinearOut> outs, const float* x, size_t m);
   void rmsnorm(const float* x, const std::vector<float>& weight, size_t m, size_t n, float* y) const;
   void rope(float* v, size_t n_heads, size_t pos) const;
+  size_t kv_offset(size_t layer, size_t kv_head, size_t pos) const;
   void store_kv(size_t layer, size_t pos, const float* k, const float* v);
   void attention(size_t layer, size_t m);
-  void attention_head(size_t layer, size_t t, size_t h, float* scores, float* qh);
+  void attention_heads(size_t layer, size_t t, size_t h0, size_t heads, float* scores, float* qh);
   void head(const float* x, size_t m, float* logits);
 
   const Model& model_;
@@ -112,7 +113,7 @@ class Session {
     return PartTimer(profiling_ ? &profile_.seconds[part] : nullptr);
   }
 
-  // KV cache: [n_layer][n_ctx][n_embd_kv], f32 or f16 bits.
+  // KV cache: [n_layer][n_head_kv][n_ctx][head_dim], f32 or f16 bits (kv_offset).
   LargeVector<float> k_f32_, v_f32_;
   LargeVector<uint16_t> k_f16_, v_f16_;
   // Rope cos/sin per position and frequency: [n_ctx][head_dim / 2].
@@ -126,7 +127,8 @@ class Session {
   std::vector<float> k_, v_;     // [B][n_embd_kv]
   std::vector<float> att_;       // attention output [B][n_embd]
   std::vector<float> hb_, hb2_;  // FFN [B][n_ff]
-  std::vector<float> scores_;    // [n_ctx]
+  static constexpr size_t kHeadsTogether = 4;  // query heads attention runs at once (GQA)
+  std::vector<float> scores_;    // per thread [kHeadsTogether][n_ctx]
   std::vector<float> qh_;        // one head of Q, rounded [head_dim]
   std::vector<float> head_row_;  // one dequantised LM head row [n_embd]
   std::vector<float> head_x_;    // rounded head input [B][n_embd]
