@@ -14,6 +14,16 @@
 namespace tern::model {
 namespace {
 
+// Scores (their max known) to softmax weights in place: exp of score - max, the
+// sum in double, then each times 1 / sum in f32.
+void softmax_from_max(float* p, size_t n, float max) {
+  exp_shifted(p, n, max);
+  double sum = 0.0;
+  for (size_t s = 0; s < n; ++s) sum += p[s];
+  const float inv = static_cast<float>(1.0 / sum);
+  for (size_t s = 0; s < n; ++s) p[s] = p[s] * inv;
+}
+
 #if defined(__x86_64__)
 bool use_avx2() {
   static const bool yes = host_cpu().supports(Isa::avx2) && host_cpu().features.f16c;
@@ -128,14 +138,7 @@ __attribute__((target("avx2,fma,f16c"))) void attention_heads_avx2(const float* 
       max[h] = std::max(max[h], x);
     }
   }
-  for (int h = 0; h < G; ++h) {
-    float* p = sc + h * n;
-    exp_shifted(p, n, max[h]);
-    double sum = 0.0;
-    for (size_t s = 0; s < n; ++s) sum += p[s];
-    const float inv = static_cast<float>(1.0 / sum);
-    for (size_t s = 0; s < n; ++s) p[s] = p[s] * inv;
-  }
+  for (int h = 0; h < G; ++h) softmax_from_max(sc + h * n, n, max[h]);
   // Eight accumulators a chunk: 64 dimensions of one head, 32 of two, 16 of four.
   constexpr int NV = 8 / G;
   size_t d = 0;
@@ -190,54 +193,57 @@ void axpy_f32(float p, const float* v, float* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] += p * v[i];
 }
 
-void attention_head_twin_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
-                             float scale, float* sc, float* out) {
+namespace {
+
+float dot_row(const float* q, const uint16_t* k, size_t n) { return dot_f16(q, k, n); }
+float dot_row(const float* q, const float* k, size_t n) { return dot_f32(q, k, n); }
+void axpy_row(float p, const uint16_t* v, float* out, size_t n) { axpy_f16(p, v, out, n); }
+void axpy_row(float p, const float* v, float* out, size_t n) { axpy_f32(p, v, out, n); }
+
+template <class T>
+void attention_head_loops(const float* q, const T* k, const T* v, size_t stride, size_t n, size_t hd, float scale,
+                          float* sc, float* out) {
   float max = -std::numeric_limits<float>::infinity();
   for (size_t s = 0; s < n; ++s) {
-    sc[s] = dot_f16(q, k + s * stride, hd) * scale;
+    sc[s] = dot_row(q, k + s * stride, hd) * scale;
     max = std::max(max, sc[s]);
   }
-  exp_shifted(sc, n, max);
-  double sum = 0.0;
-  for (size_t s = 0; s < n; ++s) sum += sc[s];
-  const float inv = static_cast<float>(1.0 / sum);
-  for (size_t s = 0; s < n; ++s) sc[s] = sc[s] * inv;
+  softmax_from_max(sc, n, max);
   std::fill(out, out + hd, 0.0f);
-  for (size_t s = 0; s < n; ++s) axpy_f16(sc[s], v + s * stride, out, hd);
+  for (size_t s = 0; s < n; ++s) axpy_row(sc[s], v + s * stride, out, hd);
+}
+
+// The SIMD path for 1, 2 or 4 heads, else the loops head by head.
+template <bool F16, class T>
+void attention_heads_any(const float* q, const T* k, const T* v, size_t stride, size_t n, size_t hd, size_t heads,
+                         float scale, float* sc, float* out) {
+#if defined(__x86_64__)
+  if (attention_heads_simd<F16>(q, k, v, stride, n, hd, heads, scale, sc, out)) return;
+#endif
+  for (size_t h = 0; h < heads; ++h)
+    attention_head_loops(q + h * hd, k, v, stride, n, hd, scale, sc + h * n, out + h * hd);
+}
+
+}  // namespace
+
+void attention_head_twin_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
+                             float scale, float* sc, float* out) {
+  attention_head_loops(q, k, v, stride, n, hd, scale, sc, out);
 }
 
 void attention_head_twin_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
                              float scale, float* sc, float* out) {
-  float max = -std::numeric_limits<float>::infinity();
-  for (size_t s = 0; s < n; ++s) {
-    sc[s] = dot_f32(q, k + s * stride, hd) * scale;
-    max = std::max(max, sc[s]);
-  }
-  exp_shifted(sc, n, max);
-  double sum = 0.0;
-  for (size_t s = 0; s < n; ++s) sum += sc[s];
-  const float inv = static_cast<float>(1.0 / sum);
-  for (size_t s = 0; s < n; ++s) sc[s] = sc[s] * inv;
-  std::fill(out, out + hd, 0.0f);
-  for (size_t s = 0; s < n; ++s) axpy_f32(sc[s], v + s * stride, out, hd);
+  attention_head_loops(q, k, v, stride, n, hd, scale, sc, out);
 }
 
 void attention_heads_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
                          size_t heads, float scale, float* sc, float* out) {
-#if defined(__x86_64__)
-  if (attention_heads_simd<true>(q, k, v, stride, n, hd, heads, scale, sc, out)) return;
-#endif
-  for (size_t h = 0; h < heads; ++h)
-    attention_head_twin_f16(q + h * hd, k, v, stride, n, hd, scale, sc + h * n, out + h * hd);
+  attention_heads_any<true>(q, k, v, stride, n, hd, heads, scale, sc, out);
 }
 
 void attention_heads_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
                          size_t heads, float scale, float* sc, float* out) {
-#if defined(__x86_64__)
-  if (attention_heads_simd<false>(q, k, v, stride, n, hd, heads, scale, sc, out)) return;
-#endif
-  for (size_t h = 0; h < heads; ++h)
-    attention_head_twin_f32(q + h * hd, k, v, stride, n, hd, scale, sc + h * n, out + h * hd);
+  attention_heads_any<false>(q, k, v, stride, n, hd, heads, scale, sc, out);
 }
 
 }  // namespace tern::model

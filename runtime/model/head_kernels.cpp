@@ -330,7 +330,9 @@ TERN_AVX512 inline int32_t q6k_block_dot_avx512(const uint8_t* b, const int8_t* 
   return _mm512_reduce_add_epi32(q6k_block_lanes_avx512(b, x, bsums));
 }
 
-// The AVX-512 twin of q6k_row_avx2.
+// The AVX-512 twin of q6k_row_avx2. Two copies of the loop: one template over the
+// block function would have the AVX2 target, into which the AVX-512 block cannot
+// inline (and a call per block cost a fifth, see q6k_row).
 TERN_AVX512 float q6k_row_avx512(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k, blocks = k / kQ6K;
   const int8_t* x = a.q.data() + t * k;
