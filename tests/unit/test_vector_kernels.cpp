@@ -53,12 +53,14 @@ TEST(VectorKernels, ExpIsWithinTwoUlpOfStdExpAndHandlesTheEdges) {
     EXPECT_EQ(e[0], inf);
     EXPECT_EQ(e[1], inf);
     EXPECT_EQ(e[2], inf);
-    EXPECT_EQ(e[3], 0.0f);  // std::exp is subnormal here: documented as 0
+    // std::exp is subnormal at -88 and -103: the SIMD path gives 0 there (documented).
+    const bool simd = model::vector_kernels_simd();
+    EXPECT_EQ(e[3], simd ? 0.0f : std::exp(-88.0f));
     EXPECT_EQ(e[4], 0.0f);
     EXPECT_EQ(e[5], 0.0f);
     EXPECT_TRUE(std::isnan(e[6]));
     EXPECT_LE(ulps(e[7], std::exp(88.7228f)), 2);
-    EXPECT_EQ(e[8], 0.0f);
+    EXPECT_EQ(e[8], simd ? 0.0f : std::exp(-103.0f));
   }
   // The shift is subtracted first, as softmax does.
   std::vector<float> s = {3.0f, 2.0f, 1.0f};
