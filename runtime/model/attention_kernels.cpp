@@ -7,15 +7,11 @@
 #include <algorithm>
 #include <limits>
 
-#include "runtime/core/cpu_info.h"
 #include "runtime/model/vector_kernels.h"
 #include "runtime/ref/fp16.h"
 
 namespace tern::model {
-namespace {
 
-// Scores (their max known) to softmax weights in place: exp of score - max, the
-// sum in double, then each times 1 / sum in f32.
 void softmax_from_max(float* p, size_t n, float max) {
   exp_shifted(p, n, max);
   double sum = 0.0;
@@ -24,11 +20,9 @@ void softmax_from_max(float* p, size_t n, float max) {
   for (size_t s = 0; s < n; ++s) p[s] = p[s] * inv;
 }
 
+namespace {
+
 #if defined(__x86_64__)
-bool use_avx2() {
-  static const bool yes = host_cpu().supports(Isa::avx2) && host_cpu().features.f16c;
-  return yes;
-}
 
 __attribute__((target("avx2,fma,f16c"))) float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -80,19 +74,17 @@ __attribute__((target("avx2,fma,f16c"))) void axpy_f32_avx2(float p, const float
 
 // ---- one head in one function ----
 
-template <bool F16>
-__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const void* p) {
-  if constexpr (F16)
-    return _mm256_cvtph_ps(_mm_loadu_si128(static_cast<const __m128i*>(p)));
-  else
-    return _mm256_loadu_ps(static_cast<const float*>(p));
+// Eight cache elements as f32: f16 widened, f32 as they are.
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 
 // out_h[d0 .. d0 + 8 NV) = sum_s p_h,s v_s[d0 ..] for the G heads h (p: G rows of
 // n weights; out: G rows hd apart): each lane one fma per position in position
 // order from 0, what axpy_*_avx2 does to a zeroed out through memory. A value
 // row's vectors are loaded once for the G heads.
-template <bool F16, int G, int NV, class T>
+template <int G, int NV, class T>
 __attribute__((target("avx2,fma,f16c"))) inline void weighted_sums(const float* p, size_t n, const T* v,
                                                                    size_t stride, size_t d0, size_t hd, float* out) {
   __m256 acc[G][NV];
@@ -101,7 +93,7 @@ __attribute__((target("avx2,fma,f16c"))) inline void weighted_sums(const float* 
   for (size_t s = 0; s < n; ++s) {
     const T* row = v + s * stride + d0;
     __m256 vv[NV];
-    for (int j = 0; j < NV; ++j) vv[j] = load8<F16>(row + 8 * j);
+    for (int j = 0; j < NV; ++j) vv[j] = load8(row + 8 * j);
     for (int h = 0; h < G; ++h) {
       const __m256 ps = _mm256_broadcast_ss(p + h * n + s);
       for (int j = 0; j < NV; ++j) acc[h][j] = _mm256_fmadd_ps(ps, vv[j], acc[h][j]);
@@ -114,7 +106,7 @@ __attribute__((target("avx2,fma,f16c"))) inline void weighted_sums(const float* 
 // G query heads sharing one KV head (q, out: G rows hd apart; sc: G rows of n):
 // each head bit for bit what the per-position loops give, with every key and
 // value row read and widened once for the G heads.
-template <bool F16, int G, class T>
+template <int G, class T>
 __attribute__((target("avx2,fma,f16c"))) void attention_heads_avx2(const float* q, const T* k, const T* v,
                                                                    size_t stride, size_t n, size_t hd, float scale,
                                                                    float* sc, float* out) {
@@ -126,7 +118,7 @@ __attribute__((target("avx2,fma,f16c"))) void attention_heads_avx2(const float* 
     __m256 a0[G], a1[G];
     for (int h = 0; h < G; ++h) a0[h] = a1[h] = _mm256_setzero_ps();
     for (size_t i = 0; i < hd; i += 16) {
-      const __m256 k0 = load8<F16>(row + i), k1 = load8<F16>(row + i + 8);
+      const __m256 k0 = load8(row + i), k1 = load8(row + i + 8);
       for (int h = 0; h < G; ++h) {
         a0[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + i), k0, a0[h]);
         a1[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * hd + i + 8), k1, a1[h]);
@@ -142,18 +134,18 @@ __attribute__((target("avx2,fma,f16c"))) void attention_heads_avx2(const float* 
   // Eight accumulators a chunk: 64 dimensions of one head, 32 of two, 16 of four.
   constexpr int NV = 8 / G;
   size_t d = 0;
-  for (; d + 8 * NV <= hd; d += 8 * NV) weighted_sums<F16, G, NV>(sc, n, v, stride, d, hd, out);
-  for (; d < hd; d += 16) weighted_sums<F16, G, 2>(sc, n, v, stride, d, hd, out);
+  for (; d + 8 * NV <= hd; d += 8 * NV) weighted_sums<G, NV>(sc, n, v, stride, d, hd, out);
+  for (; d < hd; d += 16) weighted_sums<G, 2>(sc, n, v, stride, d, hd, out);
 }
 
-template <bool F16, class T>
+template <class T>
 bool attention_heads_simd(const float* q, const T* k, const T* v, size_t stride, size_t n, size_t hd, size_t heads,
                           float scale, float* sc, float* out) {
-  if (!use_avx2() || hd % 16 != 0) return false;
+  if (!vector_kernels_simd() || hd % 16 != 0) return false;
   switch (heads) {
-    case 1: attention_heads_avx2<F16, 1>(q, k, v, stride, n, hd, scale, sc, out); return true;
-    case 2: attention_heads_avx2<F16, 2>(q, k, v, stride, n, hd, scale, sc, out); return true;
-    case 4: attention_heads_avx2<F16, 4>(q, k, v, stride, n, hd, scale, sc, out); return true;
+    case 1: attention_heads_avx2<1>(q, k, v, stride, n, hd, scale, sc, out); return true;
+    case 2: attention_heads_avx2<2>(q, k, v, stride, n, hd, scale, sc, out); return true;
+    case 4: attention_heads_avx2<4>(q, k, v, stride, n, hd, scale, sc, out); return true;
     default: return false;
   }
 }
@@ -163,7 +155,7 @@ bool attention_heads_simd(const float* q, const T* k, const T* v, size_t stride,
 
 float dot_f16(const float* q, const uint16_t* k, size_t n) {
 #if defined(__x86_64__)
-  if (use_avx2()) return dot_f16_avx2(q, k, n);
+  if (vector_kernels_simd()) return dot_f16_avx2(q, k, n);
 #endif
   float s = 0;
   for (size_t i = 0; i < n; ++i) s += q[i] * ref::f16_to_f32(k[i]);
@@ -172,7 +164,7 @@ float dot_f16(const float* q, const uint16_t* k, size_t n) {
 
 float dot_f32(const float* q, const float* k, size_t n) {
 #if defined(__x86_64__)
-  if (use_avx2()) return dot_f32_avx2(q, k, n);
+  if (vector_kernels_simd()) return dot_f32_avx2(q, k, n);
 #endif
   float s = 0;
   for (size_t i = 0; i < n; ++i) s += q[i] * k[i];
@@ -181,14 +173,14 @@ float dot_f32(const float* q, const float* k, size_t n) {
 
 void axpy_f16(float p, const uint16_t* v, float* out, size_t n) {
 #if defined(__x86_64__)
-  if (use_avx2()) return axpy_f16_avx2(p, v, out, n);
+  if (vector_kernels_simd()) return axpy_f16_avx2(p, v, out, n);
 #endif
   for (size_t i = 0; i < n; ++i) out[i] += p * ref::f16_to_f32(v[i]);
 }
 
 void axpy_f32(float p, const float* v, float* out, size_t n) {
 #if defined(__x86_64__)
-  if (use_avx2()) return axpy_f32_avx2(p, v, out, n);
+  if (vector_kernels_simd()) return axpy_f32_avx2(p, v, out, n);
 #endif
   for (size_t i = 0; i < n; ++i) out[i] += p * v[i];
 }
@@ -214,11 +206,11 @@ void attention_head_loops(const float* q, const T* k, const T* v, size_t stride,
 }
 
 // The SIMD path for 1, 2 or 4 heads, else the loops head by head.
-template <bool F16, class T>
+template <class T>
 void attention_heads_any(const float* q, const T* k, const T* v, size_t stride, size_t n, size_t hd, size_t heads,
                          float scale, float* sc, float* out) {
 #if defined(__x86_64__)
-  if (attention_heads_simd<F16>(q, k, v, stride, n, hd, heads, scale, sc, out)) return;
+  if (attention_heads_simd(q, k, v, stride, n, hd, heads, scale, sc, out)) return;
 #endif
   for (size_t h = 0; h < heads; ++h)
     attention_head_loops(q + h * hd, k, v, stride, n, hd, scale, sc + h * n, out + h * hd);
@@ -238,12 +230,12 @@ void attention_head_twin_f32(const float* q, const float* k, const float* v, siz
 
 void attention_heads_f16(const float* q, const uint16_t* k, const uint16_t* v, size_t stride, size_t n, size_t hd,
                          size_t heads, float scale, float* sc, float* out) {
-  attention_heads_any<true>(q, k, v, stride, n, hd, heads, scale, sc, out);
+  attention_heads_any(q, k, v, stride, n, hd, heads, scale, sc, out);
 }
 
 void attention_heads_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
                          size_t heads, float scale, float* sc, float* out) {
-  attention_heads_any<false>(q, k, v, stride, n, hd, heads, scale, sc, out);
+  attention_heads_any(q, k, v, stride, n, hd, heads, scale, sc, out);
 }
 
 }  // namespace tern::model

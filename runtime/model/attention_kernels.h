@@ -1,6 +1,7 @@
 // The inner loops of attention over an f16 or f32 KV cache: q.k dot products and
 // out += p * v. An AVX2+F16C path (8 lanes, FMA) and a generic twin; which one
-// runs is fixed per process, so results never depend on the thread count.
+// runs (vector_kernels_simd) is fixed per process, so results never depend on the
+// thread count.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,10 @@ void attention_head_twin_f16(const float* q, const uint16_t* k, const uint16_t* 
                              float scale, float* sc, float* out);
 void attention_head_twin_f32(const float* q, const float* k, const float* v, size_t stride, size_t n, size_t hd,
                              float scale, float* sc, float* out);
+
+// Scores whose max is known to softmax weights, in place: exp of score - max, the
+// sum in double, then each times 1 / sum in f32.
+void softmax_from_max(float* p, size_t n, float max);
 
 float dot_f16(const float* q, const uint16_t* k, size_t n);
 float dot_f32(const float* q, const float* k, size_t n);

@@ -387,13 +387,10 @@ void Session::attention_heads(size_t layer, size_t t, size_t h0, size_t heads, f
     sc[s] = dot * scale;
     max = std::max(max, sc[s]);
   }
-  exp_shifted(sc, pos + 1, max);
-  double sum = 0.0;
-  for (size_t s = 0; s <= pos; ++s) sum += sc[s];
-  const float inv = static_cast<float>(1.0 / sum);
+  softmax_from_max(sc, pos + 1, max);
   std::fill(oh, oh + hd, 0.0f);
   for (size_t s = 0; s <= pos; ++s) {
-    const float p = round_f16(sc[s] * inv);
+    const float p = round_f16(sc[s]);
     const uint16_t* v = v_f16_.data() + at + s * hd;
     for (size_t d = 0; d < hd; ++d) oh[d] += p * f16[v[d]];
   }

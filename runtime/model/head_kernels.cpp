@@ -71,21 +71,16 @@ int32_t q6k_block_dot(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   return sum;
 }
 
-// A row of Q6_K super-blocks: exact integer block sums (by BlockDot), then the
-// f32 scales in block order, so every BlockDot gives the same float result (F16
-// widens the block's scale: exact, in software or with F16C). Always inlined,
-// so that in a SIMD caller the block dot inlines too: a call per 256-element
-// block (with its vzeroupper and constant reloads) cost the AVX-512 head a fifth.
-using Q6KBlockDot = int32_t (*)(const uint8_t* block, const int8_t* x, const int16_t* bsums);
-using F16Load = float (*)(const uint8_t* p);
-template <Q6KBlockDot BlockDot, F16Load F16>
-__attribute__((always_inline)) inline float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
+// A row of Q6_K super-blocks: exact integer block sums, then the f32 scales in
+// block order, (d_w * d_x) * sum added to the total block by block. The SIMD rows
+// (q6k_row_avx2 / _avx512) keep these steps, so every path gives the same float.
+float q6k_row(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   float acc = 0;
   for (size_t b = 0; b < k / kQ6K; ++b) {
     const uint8_t* blk = row + b * kQ6KBytes;
-    const int32_t s = BlockDot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
-    acc += F16(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
+    const int32_t s = q6k_block_dot(blk, a.q.data() + t * k + b * kQ6K, a.bsums.data() + t * (k / 16) + b * 16);
+    acc += f16_at(blk + 208) * a.d[t * (k / kQ6K) + b] * static_cast<float>(s);
   }
   return acc;
 }
@@ -94,7 +89,7 @@ float row_dot_generic(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k;
   switch (a.type) {
     case GgmlType::Q6_K:
-      return q6k_row<q6k_block_dot, f16_at>(row, a, t);
+      return q6k_row(row, a, t);
     case GgmlType::Q8_0: {
       float acc = 0;
       for (size_t b = 0; b < k / kQ80; ++b) {
@@ -296,7 +291,7 @@ __attribute__((target("avx2,fma,f16c"))) float row_dot_avx2(const uint8_t* row, 
 // scales over the lanes).
 //
 // The block's sum is left in the lanes of a vector, with the -32 offset already
-// taken from it, so that q6k_rows4_avx512 can add four rows' lanes in one tree.
+// taken from it, for add_q6k_blocks4's add tree.
 TERN_AVX512 inline __m512i q6k_block_lanes_avx512(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
@@ -332,7 +327,8 @@ TERN_AVX512 inline int32_t q6k_block_dot_avx512(const uint8_t* b, const int8_t* 
 
 // The AVX-512 twin of q6k_row_avx2. Two copies of the loop: one template over the
 // block function would have the AVX2 target, into which the AVX-512 block cannot
-// inline (and a call per block cost a fifth, see q6k_row).
+// inline, and a call per 256-element block (with its vzeroupper and constant
+// reloads) cost the AVX-512 head a fifth.
 TERN_AVX512 float q6k_row_avx512(const uint8_t* row, const HeadActs& a, size_t t) {
   const size_t k = a.k, blocks = k / kQ6K;
   const int8_t* x = a.q.data() + t * k;
@@ -438,15 +434,14 @@ void head_dot_rows_isa(Isa isa, const uint8_t* rows, size_t row_bytes, const Hea
   if (isa == Isa::avx2) row_dot = row_dot_avx2;
   if (isa == Isa::avx512vnni) row_dot = row_dot_avx512;
 #endif
+  auto one_row = [&](size_t r) {
+    for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot(rows + r * row_bytes, a, t);
+  };
   // kStreams parts of the range, a row of each in turn, then the rows left over.
   const size_t part = (row_end - row_begin) / kStreams;
   for (size_t i = 0; i < part; ++i)
-    for (size_t j = 0; j < kStreams; ++j) {
-      const size_t r = row_begin + j * part + i;
-      for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot(rows + r * row_bytes, a, t);
-    }
-  for (size_t r = row_begin + kStreams * part; r < row_end; ++r)
-    for (size_t t = 0; t < a.m; ++t) out[t * out_stride + r] = row_dot(rows + r * row_bytes, a, t);
+    for (size_t j = 0; j < kStreams; ++j) one_row(row_begin + j * part + i);
+  for (size_t r = row_begin + kStreams * part; r < row_end; ++r) one_row(r);
 }
 
 void head_dot_rows(const uint8_t* rows, size_t row_bytes, const HeadActs& a, size_t row_begin, size_t row_end,
