@@ -289,45 +289,45 @@ class Runner {
       t.bytes_per_token = weights + kv;
     }
 
-    const std::string label = t.name() + " t=" + std::to_string(threads);
-    // Like llama-bench: the depth is filled, untimed, before every run.
-    if (warmup_) {
-      session.reset();
-      if (n_depth > 0) prompt(session, n_depth);
-      if (n_prompt > 0)
-        prompt(session, n_prompt, n_depth > 0);
-      else
-        gen(session, 1, n_depth > 0);
-      tick(label + " warm-up");
-    }
-    for (int r = 0; r < reps_; ++r) {
+    // One run from an empty cache: like llama-bench, the depth filled untimed, then
+    // the test (generating gen_tokens when it is a tg test); returns its time.
+    auto once = [&](int gen_tokens) {
       session.reset();
       if (n_depth > 0) prompt(session, n_depth);
       const auto t0 = Clock::now();
       if (n_prompt > 0)
-        prompt(session, n_prompt, n_depth > 0);
+        prompt(session, n_prompt);
       else
-        gen(session, n_gen, n_depth > 0);
-      t.samples_ns.push_back(static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()));
+        gen(session, gen_tokens);
+      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+    };
+    const std::string label = t.name() + " t=" + std::to_string(threads);
+    if (warmup_) {
+      once(1);
+      tick(label + " warm-up");
+    }
+    for (int r = 0; r < reps_; ++r) {
+      t.samples_ns.push_back(once(n_gen));
       tick(label + " run " + std::to_string(r + 1) + "/" + std::to_string(reps_));
     }
     return t;
   }
 
  private:
-  int32_t first_token() { return facts_.add_bos ? facts_.bos : random_token(); }
+  // BOS (when the vocabulary adds one) only at position 0: after a depth the tokens continue it.
+  int32_t first_token(const model::Session& s) {
+    return s.n_past() == 0 && facts_.add_bos ? facts_.bos : random_token();
+  }
   int32_t random_token() { return static_cast<int32_t>(rng_() % model_.hparams().n_vocab); }
 
-  // after_depth: the tokens continue a filled context, so none is BOS.
-  void prompt(model::Session& s, int n, bool after_depth = false) {
+  void prompt(model::Session& s, int n) {
     tokens_.resize(static_cast<size_t>(n));
-    tokens_[0] = after_depth ? random_token() : first_token();
+    tokens_[0] = first_token(s);
     for (int i = 1; i < n; ++i) tokens_[static_cast<size_t>(i)] = random_token();
     s.eval(tokens_.data(), tokens_.size(), logits_.data(), false);
   }
-  void gen(model::Session& s, int n, bool after_depth = false) {
-    int32_t token = after_depth ? random_token() : first_token();
+  void gen(model::Session& s, int n) {
+    int32_t token = first_token(s);
     for (int i = 0; i < n; ++i) {
       s.eval(&token, 1, logits_.data(), false);
       token = random_token();
