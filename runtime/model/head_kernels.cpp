@@ -153,36 +153,50 @@ TERN_AVX2 inline __m256i q6k_offset_lanes_avx2(__m256i scales16, const int16_t* 
 // activations with vpmaddubsw (|pair| <= 2 * 63 * 127 < 32767), then each 16
 // elements' pair sums times their sub-block scale with vpmaddwd.
 // The block's sum is left in the lanes, with the -32 offset already taken out.
+//
+// Each step is one instruction where it can be: the 2-bit high parts are moved
+// straight to bits 4-5 (one shift and one and each, no shift back), and a
+// sub-block pair's scales come from the half's eight scales with one vpshufb.
 TERN_AVX2 inline __m256i q6k_block_lanes_avx2(const uint8_t* b, const int8_t* x, const int16_t* bsums) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
-  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  // Pair j's scales, for vpshufb over a half's eight int16 scales (the same in both
+  // 128-bit lanes): word 2j in every word of the low lane, word 2j + 1 in the high.
+  const __m256i pick[4] = {
+      _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
+      _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
+      _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11,
+                       10, 11, 10, 11),
+      _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15,
+                       14, 15, 14, 15, 14, 15, 14, 15),
+  };
+  const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)));
   __m256i acc = _mm256_setzero_si256();
   for (int half = 0; half < 2; ++half) {
+    const __m256i sc = half == 0 ? _mm256_permute2x128_si256(scales16, scales16, 0x00)
+                                 : _mm256_permute2x128_si256(scales16, scales16, 0x11);
     const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
     const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+    // Bits 2j, 2j + 1 of qh are the high part of q[j]; 16-bit shifts, the mask drops
+    // what they drag in from the neighbouring byte.
     const __m256i q[4] = {
-        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4)),
-        _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4)),
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4)),
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4)),
+        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
+        _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30)),
     };
     for (int j = 0; j < 4; ++j) {
       const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * j));
       const __m256i p = _mm256_maddubs_epi16(q[j], xv);
       // Lanes 0-7 hold elements 32j..32j+15 (scale 2j), lanes 8-15 the next 16.
-      const __m256i s = _mm256_setr_m128i(_mm_set1_epi16(sc[half * 8 + 2 * j]), _mm_set1_epi16(sc[half * 8 + 2 * j + 1]));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc, pick[j])));
     }
     ql += 64;
     qh += 32;
     x += 128;
   }
-  const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)));
   return _mm256_sub_epi32(acc, q6k_offset_lanes_avx2(scales16, bsums));
 }
 
