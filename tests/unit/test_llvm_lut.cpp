@@ -8,9 +8,6 @@
 
 #if TERN_WITH_LLVM
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -22,9 +19,6 @@
 #include "runtime/core/error.h"
 #include "test_helpers.h"
 #include "tuner/search_space.h"
-#if TERN_HAVE_XBYAK
-#include "jit/x86/xbyak_provider.h"
-#endif
 
 namespace tern {
 namespace {
@@ -231,101 +225,6 @@ TEST(LlvmLutAarch64, IrCompilesToTblCode) {
   EXPECT_NE(assembly.find("zip1\tv"), std::string::npos);  // g = 2, 3: entry bytes back into int16 lanes
   EXPECT_EQ(assembly.find("\tbl\t"), std::string::npos) << "a library call in a kernel";
 }
-
-TEST(LlvmLutTiming, DISABLED_CompileTimes) {
-  KernelRegistry llvm;
-  llvm.add(jit::make_llvm_provider(""));
-  for (Isa isa : {Isa::avx2, Isa::avx512vnni})
-    for (Op op : {Op::gemv, Op::gemm})
-      for (int g : {2, 3, 4}) {
-        const uint16_t V = static_cast<uint16_t>(vector_bytes(isa));
-        KernelDesc d = lut_desc(op, isa, static_cast<uint8_t>(g), static_cast<uint16_t>(2 * V), g == 3 ? 1008 : 1024,
-                                op == Op::gemv ? 2 : 1, op == Op::gemv ? 1 : 2);
-        d.n = 2560;
-        d.k = 2560;
-        d.m = op == Op::gemv ? 1 : 8;
-        const jit::LlvmStats before = jit::llvm_stats();
-        llvm.get(d);
-        std::printf("%-64s compile %5.0f ms\n", to_name(d).c_str(), (jit::llvm_stats().compile_ns - before.compile_ns) / 1e6);
-      }
-}
-
-#if TERN_HAVE_XBYAK
-// ---------------------------------------------------------------- timing (manual)
-// ./tern_unit_tests --gtest_also_run_disabled_tests --gtest_filter='*LlvmLutTiming*'
-// Per ISA and g, a few configs at the 2B4T decode shapes: the LLVM kernel's
-// compile time, and its time per call against the Xbyak kernel of the same
-// config (hot weights, medians of interleaved runs).
-TEST(LlvmLutTiming, DISABLED_AgainstXbyak) {
-  KernelRegistry llvm, xbyak;
-  llvm.add(jit::make_llvm_provider(""));
-  xbyak.add(jit::make_xbyak_provider());
-  struct Shape {
-    uint32_t n, k, m;
-  };
-  auto median_us = [](const Kernel& kernel, const KernelArgs& args, int runs) {
-    std::vector<double> t;
-    for (int i = 0; i < runs; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      kernel(args);
-      t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    return t[t.size() / 2];
-  };
-  for (Isa isa : {Isa::avx2, Isa::avx512vnni}) {
-    if (!host_cpu().supports(isa)) continue;
-    const uint16_t V = static_cast<uint16_t>(vector_bytes(isa));
-    for (Shape s : {Shape{2560, 2560, 1}, Shape{6912, 2560, 1}, Shape{2560, 6912, 1}, Shape{2560, 2560, 8}})
-      for (int g : {2, 3, 4})
-        for (uint8_t unroll : {1, 2}) {
-          const Op op = s.m == 1 ? Op::gemv : Op::gemm;
-          KernelDesc d = lut_desc(op, isa, static_cast<uint8_t>(g), static_cast<uint16_t>(2 * V),
-                                  g == 3 ? 1008 : 1024, unroll, s.m == 1 ? 1 : 2);
-          d.n = s.n;
-          d.k = s.k;
-          d.m = s.m;
-          KernelDesc dx = d;
-          dx.backend = Backend::xbyak;
-          if (!llvm.unsupported_reason(d).empty() || !xbyak.unsupported_reason(dx).empty()) continue;
-          const PackedLayout l = layout_of(d);
-          std::mt19937_64 rng(1);
-          std::vector<int8_t> w(size_t(s.n) * s.k), act(size_t(s.m) * l.k_padded, 0);
-          for (auto& x : w) x = static_cast<int8_t>(rng() % 3) - 1;
-          for (uint32_t t = 0; t < s.m; ++t)
-            for (uint32_t j = 0; j < s.k; ++j) act[t * l.k_padded + j] = static_cast<int8_t>(int(rng() % 255) - 127);
-          std::vector<uint8_t> packed(l.total_bytes);
-          ref::pack_trits(l, w.data(), packed.data());
-          std::vector<float> scale(s.m, 1.5f), out(size_t(s.m) * s.n);
-          std::vector<int32_t> sum(s.m, 0);
-          KernelArgs args{};
-          args.weights = packed.data();
-          args.act = act.data();
-          args.act_scale = scale.data();
-          args.act_sum = sum.data();
-          args.out = out.data();
-          args.out_stride = s.n;
-          args.m = s.m;
-          args.n = s.n;
-          args.row_end = s.n;
-          args.w_scale = 0.25f;
-          const jit::LlvmStats before = jit::llvm_stats();
-          const Kernel kl = llvm.get(d), kx = xbyak.get(dx);
-          const double compile_ms = (jit::llvm_stats().compile_ns - before.compile_ns) / 1e6;
-          std::vector<double> tl, tx;
-          for (int r = 0; r < 9; ++r) {
-            tl.push_back(median_us(kl, args, 21));
-            tx.push_back(median_us(kx, args, 21));
-          }
-          std::sort(tl.begin(), tl.end());
-          std::sort(tx.begin(), tx.end());
-          std::printf("%-58s llvm %8.1f us  xbyak %8.1f us  ratio %.2f  compile %5.0f ms\n", to_name(d).c_str(), tl[4],
-                      tx[4], tx[4] / tl[4], compile_ms);
-          std::fflush(stdout);
-        }
-  }
-}
-#endif
 
 }  // namespace
 }  // namespace tern

@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <random>
 
@@ -263,111 +261,6 @@ TEST(LutPacking, MadLayoutIsUnchanged) {
   EXPECT_EQ(l.k_padded, 384u);
   EXPECT_EQ(l.row_bytes, 96u);
   EXPECT_EQ(l.total_bytes, 16u * 96u);
-}
-
-// ---------------------------------------------------------------- timing (manual)
-// ./tern_unit_tests --gtest_also_run_disabled_tests --gtest_filter='*LutTiming*'
-// For each shape, times every lut and mad variant the space lists (median of a
-// few calls, weights hot in cache), then re-times each family's fastest one,
-// interleaved, with more calls. Prints µs per call.
-namespace timing {
-
-double median_us(const Kernel& kernel, const KernelArgs& args, int runs) {
-  std::vector<double> t;
-  kernel(args);  // warm-up
-  for (int i = 0; i < runs; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    kernel(args);
-    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-  return t[t.size() / 2];
-}
-
-struct Bench {
-  std::vector<uint8_t> packed;
-  std::vector<int8_t> act;
-  std::vector<float> scale, out;
-  std::vector<int32_t> sum;
-  KernelArgs args{};
-  Kernel kernel;
-
-  Bench(const KernelDesc& d, const std::vector<int8_t>& w, const std::vector<int8_t>& a_dense) {
-    const PackedLayout l = layout_of(d);
-    packed.resize(l.total_bytes);
-    ref::pack_trits(l, w.data(), packed.data());
-    act.assign(size_t(d.m) * l.k_padded, 0);
-    sum.assign(d.m, 0);
-    scale.assign(d.m, 1.5f);
-    for (uint32_t t = 0; t < d.m; ++t)
-      for (uint32_t j = 0; j < d.k; ++j) {
-        act[t * l.k_padded + j] = a_dense[size_t(t) * d.k + j];
-        sum[t] += a_dense[size_t(t) * d.k + j];
-      }
-    out.assign(size_t(d.m) * d.n, 0.0f);
-    kernel = kernel_registry().get(d);
-    args.weights = packed.data();
-    args.act = act.data();
-    args.act_scale = scale.data();
-    args.act_sum = sum.data();
-    args.out = out.data();
-    args.out_stride = d.n;
-    args.m = d.m;
-    args.n = d.n;
-    args.row_begin = 0;
-    args.row_end = d.n;
-    args.w_scale = 0.25f;
-  }
-};
-
-}  // namespace timing
-
-TEST(LutTiming, DISABLED_BestLutAgainstBestMad) {
-  kernel_registry().add(jit::make_xbyak_provider());
-  const Isa isa = host_cpu().supports(Isa::avx512vnni) ? Isa::avx512vnni : Isa::avx2;
-  std::vector<Isa> isas{Isa::avx2};
-  if (isa != Isa::avx2) isas.push_back(isa);
-  struct Shape {
-    uint32_t n, k, m;
-  };
-  for (Isa target : isas)
-    for (Shape s : {Shape{2560, 2560, 1}, Shape{2560, 6912, 1}, Shape{2560, 2560, 8}, Shape{2560, 6912, 8}}) {
-      std::mt19937_64 rng(1);
-      std::vector<int8_t> w(size_t(s.n) * s.k), a(size_t(s.m) * s.k);
-      for (auto& x : w) x = static_cast<int8_t>(rng() % 3) - 1;
-      for (auto& x : a) x = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
-      const Op op = s.m == 1 ? Op::gemv : Op::gemm;
-      tuner::Problem p{op, s.n, s.k, s.m, target, Backend::xbyak};
-      KernelDesc best[2];
-      double best_us[2] = {1e30, 1e30};
-      size_t counts[2] = {0, 0};
-      for (int f = 0; f < 2; ++f) {
-        const Family fam = f == 0 ? Family::lut : Family::mad;
-        for (const KernelDesc& d : tuner::enumerate(tuner::family_space(fam, op), tuner::base_desc(p, fam))) {
-          if (!kernel_registry().unsupported_reason(d).empty()) continue;
-          ++counts[f];
-          timing::Bench b(d, w, a);
-          const double us = timing::median_us(b.kernel, b.args, 7);
-          if (us < best_us[f]) best_us[f] = us, best[f] = d;
-        }
-      }
-      // The two winners again, interleaved, with more calls.
-      timing::Bench lut(best[0], w, a), mad(best[1], w, a);
-      std::vector<double> tl, tm;
-      for (int r = 0; r < 9; ++r) {
-        tl.push_back(timing::median_us(lut.kernel, lut.args, 15));
-        tm.push_back(timing::median_us(mad.kernel, mad.args, 15));
-      }
-      std::sort(tl.begin(), tl.end());
-      std::sort(tm.begin(), tm.end());
-      std::printf("%-10s N=%u K=%u m=%u  lut %8.1f us (%zu variants) %s\n",
-                  std::string(to_string(target)).c_str(), s.n, s.k, s.m, tl[4], counts[0],
-                  to_name(best[0]).c_str());
-      std::printf("%-10s N=%u K=%u m=%u  mad %8.1f us (%zu variants) %s\n",
-                  std::string(to_string(target)).c_str(), s.n, s.k, s.m, tm[4], counts[1],
-                  to_name(best[1]).c_str());
-      std::fflush(stdout);
-    }
 }
 
 }  // namespace
