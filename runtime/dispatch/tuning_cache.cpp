@@ -12,7 +12,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include "runtime/core/error.h"
@@ -434,7 +437,16 @@ TuningCache TuningCache::load(const CpuInfo& cpu, const TuningSearchPaths& paths
   TuningCache c;
   const std::string id = cpu.cpu_id(), cls = cpu.isa_class();
   size_t order = 0;
+  // Records above TERN_MAX_ISA are left out by the user's choice: one line per file says so.
+  const std::optional<Isa> cap = max_isa_from_env();
+  std::map<std::string, std::pair<size_t, std::set<std::string_view>>> capped;
   auto add = [&](const std::string& file, size_t index, TuningRecord r, TuningSource src, int affinity) {
+    if (cap && !isa_within(r.config.isa, *cap)) {
+      auto& [count, isas] = capped[file];
+      ++count;
+      isas.insert(to_string(r.config.isa));
+      return;
+    }
     const std::string where = file + ": record " + std::to_string(index) + " (" + describe(r) + "): ";
     if (std::string why = unusable_reason(r.config, cpu, registry); !why.empty()) {
       c.warnings_.push_back(where + "kernel " + to_name(r.config) + " " + why + ": skipped");
@@ -491,6 +503,12 @@ TuningCache TuningCache::load(const CpuInfo& cpu, const TuningSearchPaths& paths
         // Records of other ISA classes are other machines' data, not an error.
       }
     }
+  }
+  for (const auto& [file, what] : capped) {
+    std::string isas;
+    for (std::string_view i : what.second) isas += (isas.empty() ? "" : ", ") + std::string(i);
+    c.warnings_.push_back(file + ": " + std::to_string(what.first) + (what.first == 1 ? " record names " : " records name ") +
+                          isas + ", above TERN_MAX_ISA=" + std::string(to_string(*cap)) + ": skipped");
   }
   return c;
 }
