@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares tern with llama.cpp (and/or bitnet.cpp) on this machine: the same GGUF files, the same
 # tests (llama-bench's pp/tg), the same thread counts, runs interleaved so each pair of numbers is
-# measured side by side. Writes results/compare/<cpu-id>-<date>.md (and PNG charts with --plot).
+# measured side by side. Writes results/compare/<cpu-id>-<date>.md (and PNG charts with --plot);
+# -max-<isa> is added under TERN_MAX_ISA, -depth<N> with -d N, and -2, -3... rather than replace a report.
 #
 # Usage: scripts/compare.sh [--llama-bench PATH] [--bitnet-bench PATH] [-m FILE]... [options]
 #
@@ -530,7 +531,12 @@ set_out
 CPU_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cpu"]["cpu_id"])' "$WORK/info.json")
 CORES=$(nproc)
 DATE=$(date -u +%F)
-NAME=$CPU_ID-$DATE
+# The report's name says what changes its meaning (a kernel ISA cap, a filled context) and never
+# replaces an earlier report: a second run on the same day is <name>-2, then -3, ...
+NAME=$CPU_ID-$DATE${TERN_MAX_ISA:+-max-$TERN_MAX_ISA}
+[ "$DEPTH" = 0 ] || NAME=$NAME-depth$DEPTH
+base=$NAME n=1
+while [ -e "$OUT/$NAME.md" ]; do n=$((n + 1)); NAME=$base-$n; done
 MAX_THREADS=$(tr , '\n' <<< "$THREADS" | sort -n | tail -n 1)
 # Idle: others use less than --idle-frac of the cores, and leave the cores the largest thread count
 # needs (on 2 cores with -t 2, a compile on one core halves the 2-thread numbers): at most

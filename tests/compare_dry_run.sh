@@ -143,6 +143,22 @@ if "-d 0,16" not in md:
     sys.exit("FAIL: -d 16: the commands in the report lack -d 0,16")
 PY
 
+# 1d. The report's name says what changes its meaning, and a second run never replaces the first.
+ls "$TMP"/out-depth/*-depth16.md > /dev/null 2>&1 || fail "-d 16: the report is not <name>-depth16.md: $(ls "$TMP/out-depth")"
+first=$(ls "$TMP"/out/*.md)
+cp "$first" "$TMP/first.md"
+TERN_MAX_ISA=scalar "$ROOT/scripts/compare.sh" --dry-run "$STUB" --tern "$TERN" -m "$TMP/tiny.gguf" --reps 1 -t 1 \
+  -p 8 -n 2 --out "$TMP/out" > /dev/null 2> "$TMP/stderr-again" ||
+  { cat "$TMP/stderr-again" >&2; fail "compare.sh under TERN_MAX_ISA exited non-zero"; }
+TERN_MAX_ISA=scalar "$ROOT/scripts/compare.sh" --dry-run "$STUB" --tern "$TERN" -m "$TMP/tiny.gguf" --reps 1 -t 1 \
+  -p 8 -n 2 --out "$TMP/out" > /dev/null 2> "$TMP/stderr-again" ||
+  { cat "$TMP/stderr-again" >&2; fail "compare.sh's second run into one folder exited non-zero"; }
+cmp -s "$first" "$TMP/first.md" || fail "a later run changed the first report"
+stem=${first%.md}
+[ -f "$stem-max-scalar.md" ] || fail "under TERN_MAX_ISA=scalar the report is not <name>-max-scalar.md: $(ls "$TMP/out")"
+[ -f "$stem-max-scalar-2.md" ] || fail "the second run did not write <name>-max-scalar-2.md: $(ls "$TMP/out")"
+grep -q 'TERN_MAX_ISA=scalar' "$stem-max-scalar-2.md" || fail "the report does not name the ISA cap"
+
 # 2. A peer that cannot load the file: the run goes on, the report quotes its error.
 FAKE_LLAMA_BENCH_FAIL=1 "$ROOT/scripts/compare.sh" --dry-run "$STUB" --tern "$TERN" -m "$TMP/tiny.gguf" \
   --reps 2 -t 1 -p 8 -n 2 --out "$TMP/out-fail" > /dev/null 2> "$TMP/stderr-fail" ||
