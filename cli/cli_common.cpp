@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -13,6 +14,8 @@
 #include "runtime/core/error.h"
 #include "runtime/dispatch/kernel_registry.h"
 #include "runtime/gguf/gguf.h"
+#include "runtime/model/model.h"
+#include "runtime/tokenizer/utf8.h"
 #ifdef TERN_HAVE_XBYAK
 #include "jit/x86/xbyak_provider.h"
 #endif
@@ -120,6 +123,37 @@ uint64_t peak_rss_bytes() {
   rusage u{};
   if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
   return static_cast<uint64_t>(u.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+std::string utf8_problem(std::string_view text) {
+  const size_t at = tokenizer::utf8::first_invalid(text);
+  if (at == std::string_view::npos) return {};
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[at]));
+  return "invalid UTF-8 at byte offset " + std::to_string(at) + " (byte " + byte + ")";
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open the text file");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) throw Error(path + ": cannot read the text file");
+  if (const std::string why = utf8_problem(text); !why.empty()) throw Error(path + ": " + why);
+  return text;
+}
+
+std::string prompt_or_file(const po::variables_map& vm, const std::string& prompt, const std::string& file) {
+  const bool has_prompt = vm.count("prompt") && !vm["prompt"].defaulted(), has_file = vm.count("file") > 0;
+  if (has_prompt && has_file) throw UsageError("give the text with one of --prompt (-p) and --file (-f), not both");
+  if (has_file) return read_text_file(file);
+  if (const std::string why = utf8_problem(prompt); !why.empty()) throw UsageError("--prompt: " + why);
+  return prompt;
+}
+
+model::KvType parse_kv_type(const std::string& value) {
+  if (value == "f16") return model::KvType::F16;
+  if (value == "f32") return model::KvType::F32;
+  throw UsageError("--kv " + value + ": expected f16|f32");
 }
 
 std::string human_bytes(uint64_t bytes) {

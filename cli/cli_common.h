@@ -6,9 +6,14 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tuner/tune.h"
+
+namespace tern::model {
+enum class KvType;  // runtime/model/model.h
+}
 
 namespace tern::cli {
 
@@ -42,6 +47,20 @@ std::vector<int> parse_int_list(const std::string& s, const char* option, int lo
 // The matmul shapes of --shapes (a KxN list) and then of -m (a GGUF model's projections), each
 // once, in that order. UsageError for a bad list; tern::Error for a bad model file.
 std::vector<tuner::Shape> shapes_from_options(const std::string& shapes, const std::string& model);
+
+// "invalid UTF-8 at byte offset 7 (byte 0xC3)" for the first bad byte of `text`; empty when it
+// is valid UTF-8.
+std::string utf8_problem(std::string_view text);
+
+// A UTF-8 text file's bytes; tern::Error naming the file when it cannot be read or is not UTF-8.
+std::string read_text_file(const std::string& path);
+
+// The text of `-p TEXT` or `-f FILE` (the options "prompt" and "file"), which must not both be
+// given; `-p` alone may be left at its default. UsageError for a bad -p, tern::Error for a bad file.
+std::string prompt_or_file(const po::variables_map& vm, const std::string& prompt, const std::string& file);
+
+// The KV cache element type of `--kv` (f16 | f32); UsageError otherwise.
+model::KvType parse_kv_type(const std::string& value);
 
 // "1.5 MiB"
 std::string human_bytes(uint64_t bytes);

@@ -449,7 +449,7 @@ nlohmann::ordered_json to_json(const Test& t, const ModelFacts& f, const std::st
 
 int cmd_bench(const std::vector<std::string>& args) {
   po::options_description desc("options");
-  std::string model_path, prompts = "512", gens = "128", depths = "0", output = "md";
+  std::string model_path, prompts = "512", gens = "128", depths = "0", output = "md", kv = "f16";
   std::string threads_arg = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
   int reps = 5;
   // clang-format off
@@ -460,6 +460,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       ("n-depth,d", po::value(&depths)->default_value(depths), "context filled (untimed) before each test, e.g. 0,1024")
       ("threads,t", po::value(&threads_arg)->default_value(threads_arg), "thread counts, e.g. 1,2 (each 1..1024)")
       ("repetitions,r", po::value(&reps)->default_value(reps), "timed runs of each test after the warm-up")
+      ("kv", po::value(&kv)->default_value(kv), "KV cache type: f16 | f32 (llama-bench's -ctk / -ctv)")
       ("output,o", po::value(&output)->default_value(output), "md (llama-bench's table) | json | jsonl")
       ("json", "the same as -o json")
       ("no-warmup", "skip the warm-up run of each test");
@@ -481,12 +482,14 @@ int cmd_bench(const std::vector<std::string>& args) {
   const std::vector<int> threads = parse_int_list(threads_arg, "threads", 1, 1024);
   if (reps < 1) throw UsageError("--repetitions " + std::to_string(reps) + ": expected 1 or more");
   const bool warmup = !vm.count("no-warmup");
+  const model::KvType kv_type = parse_kv_type(kv);
 
   // Two read-only mappings of one file: the model keeps its own, the facts read the tensor table.
   const gguf::File file = gguf::File::open(model_path);
   // Kernels are picked (and packed) once, for the largest thread count asked.
   model::ModelOptions mo;
   mo.threads = *std::max_element(threads.begin(), threads.end());
+  mo.kv_type = kv_type;
   const model::Model model = model::Model::load(model_path, mo);
   for (const std::string& note : model.notes()) std::cerr << "tern bench: " << note << "\n";
   if (!model.kernels().empty()) std::cerr << "tern bench: " << model.kernels() << "\n";

@@ -118,12 +118,7 @@ int cmd_eval(const std::vector<std::string>& args) {
 
   const std::vector<int32_t> tokens = parse_tokens(tokens_arg);
   model::ModelOptions mo;
-  if (kv == "f16")
-    mo.kv_type = model::KvType::F16;
-  else if (kv == "f32")
-    mo.kv_type = model::KvType::F32;
-  else
-    throw UsageError("--kv " + kv + ": expected f16|f32");
+  mo.kv_type = parse_kv_type(kv);
   if (vm.count("float-acts")) mo.acts = model::Activations::Float;
   if (threads < 1 || threads > 1024)
     throw UsageError("--threads " + std::to_string(threads) + ": expected 1..1024");

@@ -21,9 +21,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -37,7 +35,6 @@
 #include "runtime/model/model.h"
 #include "runtime/model/session.h"
 #include "runtime/tokenizer/tokenizer.h"
-#include "runtime/tokenizer/utf8.h"
 
 namespace tern::cli {
 namespace {
@@ -77,7 +74,7 @@ void score_rows(const float* logits, size_t n_rows, size_t stride, size_t n_voca
 
 int cmd_perplexity(const std::vector<std::string>& args) {
   po::options_description desc("options");
-  std::string model_path, text_path;
+  std::string model_path, text_path, kv = "f16";
   int64_t ctx = 512, chunks = -1;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // clang-format off
@@ -87,6 +84,7 @@ int cmd_perplexity(const std::vector<std::string>& args) {
       ("ctx,c", po::value(&ctx)->default_value(512), "tokens per chunk; the second half of each is scored (at least 4)")
       ("threads,t", po::value(&threads)->default_value(threads), "threads, 1..1024 (default: this machine's logical CPUs)")
       ("chunks", po::value(&chunks)->default_value(-1), "score at most this many chunks (-1 = all)")
+      ("kv", po::value(&kv)->default_value(kv), "KV cache type: f16 | f32")
       ("json", "print one JSON object (running PPL per chunk, final PPL and its error) instead of text");
   // clang-format on
   po::variables_map vm;
@@ -104,16 +102,9 @@ int cmd_perplexity(const std::vector<std::string>& args) {
     throw UsageError("--chunks " + std::to_string(chunks) + ": expected -1 (all) or 1 or more");
   const bool json = vm.count("json") > 0;
   const size_t n_ctx = static_cast<size_t>(ctx);
+  const model::KvType kv_type = parse_kv_type(kv);
 
-  std::string text;
-  {
-    std::ifstream f(text_path, std::ios::binary);
-    if (!f) throw Error(text_path + ": cannot open the text file");
-    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-    if (f.bad()) throw Error(text_path + ": cannot read the text file");
-  }
-  if (const size_t bad = tokenizer::utf8::first_invalid(text); bad != std::string_view::npos)
-    throw Error(text_path + ": invalid UTF-8 at byte offset " + std::to_string(bad));
+  const std::string text = read_text_file(text_path);
 
   // Load: one mapping serves the tokenizer (which copies what it needs) and the model.
   const auto t_load = Clock::now();
@@ -121,6 +112,7 @@ int cmd_perplexity(const std::vector<std::string>& args) {
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file);
   model::ModelOptions mo;
   mo.threads = threads;
+  mo.kv_type = kv_type;
   const model::Model model = model::Model::from_file(std::move(file), mo);
   const double load_s = seconds_since(t_load);
   for (const std::string& note : model.notes()) std::cerr << "tern perplexity: " << note << "\n";

@@ -24,7 +24,6 @@
 #include "runtime/model/sampler.h"
 #include "runtime/model/session.h"
 #include "runtime/tokenizer/tokenizer.h"
-#include "runtime/tokenizer/utf8.h"
 
 namespace tern::cli {
 namespace {
@@ -54,7 +53,7 @@ void print_timing(const char* what, double ms, size_t n, const char* unit) {
 
 int cmd_run(const std::vector<std::string>& args) {
   po::options_description desc("options");
-  std::string model_path, prompt;
+  std::string model_path, prompt, prompt_file, kv = "f16";
   int64_t n_predict = 128;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   uint32_t n_ctx = 0;
@@ -64,9 +63,11 @@ int cmd_run(const std::vector<std::string>& args) {
   desc.add_options()
       ("model,m", po::value(&model_path)->required(), "GGUF model file")
       ("prompt,p", po::value(&prompt)->default_value(""), "prompt text (UTF-8)")
+      ("file,f", po::value(&prompt_file), "read the prompt from this file (UTF-8) instead of -p")
       ("n-predict,n", po::value(&n_predict)->default_value(128), "tokens to generate (-1 = until end of generation or a full context)")
       ("threads,t", po::value(&threads)->default_value(threads), "threads, 1..1024 (default: this machine's logical CPUs)")
       ("ctx-size,c", po::value(&n_ctx)->default_value(0), "context size in tokens (0 = the model's context_length)")
+      ("kv", po::value(&kv)->default_value(kv), "KV cache type: f16 | f32")
       ("temp", po::value(&so.temperature)->default_value(so.temperature, "0.8"), "temperature (0 = greedy: argmax, lowest id on ties)")
       ("top-k", po::value(&so.top_k)->default_value(so.top_k), "keep the k most likely tokens (0 = off)")
       ("top-p", po::value(&so.top_p)->default_value(so.top_p, "0.95"), "keep the most likely tokens up to this probability mass (1 = off)")
@@ -84,11 +85,12 @@ int cmd_run(const std::vector<std::string>& args) {
   // clang-format on
   po::variables_map vm;
   if (!parse_options(
-          "run", args, desc, vm, "-m FILE -p TEXT [-n N] [-t THREADS] [sampling options]",
+          "run", args, desc, vm, "-m FILE (-p TEXT | -f FILE) [-n N] [-t THREADS] [sampling options]",
           "  tern run -m model.gguf -p \"The capital of France is\" -n 32 -t 2\n"
           "  tern run -m model.gguf -p \"Once upon a time\" -n 64 --temp 0          # greedy\n"
           "  tern run -m model.gguf -p \"Hi\" --temp 0.7 --top-k 20 --seed 42 --repeat-penalty 1.1\n"
-          "  tern run -m model.gguf -p \"Hi\" -n 16 --temp 0 --json                 # ids and timings\n"))
+          "  tern run -m model.gguf -p \"Hi\" -n 16 --temp 0 --json                 # ids and timings\n"
+          "  tern run -m model.gguf -f prompt.txt -n 256 -c 8192 --kv f32       # a long prompt from a file\n"))
     return 0;
 
   if (threads < 1 || threads > 1024)
@@ -103,12 +105,8 @@ int cmd_run(const std::vector<std::string>& args) {
   } catch (const Error& e) {
     throw UsageError(std::string("--") + e.what());
   }
-  if (const size_t bad = tokenizer::utf8::first_invalid(prompt); bad != std::string_view::npos) {
-    char byte[8];
-    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(prompt[bad]));
-    throw UsageError("--prompt: invalid UTF-8 at byte offset " + std::to_string(bad) + " (byte " + byte +
-                     ")");
-  }
+  const model::KvType kv_type = parse_kv_type(kv);
+  prompt = prompt_or_file(vm, prompt, prompt_file);
   if (!vm.count("seed"))
     seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   so.seed = seed;
@@ -123,6 +121,7 @@ int cmd_run(const std::vector<std::string>& args) {
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file);
   model::ModelOptions mo;
   mo.threads = threads;
+  mo.kv_type = kv_type;
   const model::Model model = model::Model::from_file(std::move(file), mo);
   const double load_ms = ms_since(t_load);
   for (const std::string& note : model.notes()) std::cerr << "tern run: " << note << "\n";

@@ -15,8 +15,6 @@
 // (llama-tokenize parses it unless --no-parse-special), escapes such as \n in -p are not
 // processed, and --no-bos drops only BOS (as in tern run; an EOS the vocabulary appends stays).
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -29,23 +27,6 @@
 #include "runtime/tokenizer/utf8.h"
 
 namespace tern::cli {
-namespace {
-
-std::string invalid_utf8_message(std::string_view s, size_t at) {
-  char byte[8];
-  std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(s[at]));
-  return "invalid UTF-8 at byte offset " + std::to_string(at) + " (byte " + byte + ")";
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open the text file");
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) throw Error(path + ": cannot read the text file");
-  return text;
-}
-
-}  // namespace
 
 int cmd_tokenize(const std::vector<std::string>& args) {
   po::options_description desc("options");
@@ -71,20 +52,9 @@ int cmd_tokenize(const std::vector<std::string>& args) {
 
   const bool ids_only = vm.count("ids") > 0, json = vm.count("json") > 0;
   if (ids_only && json) throw UsageError("--ids and --json: choose one output format");
-  const bool has_prompt = vm.count("prompt") > 0, has_file = vm.count("file") > 0;
-  if (has_prompt == has_file)
-    throw UsageError("give the text with exactly one of --prompt (-p) and --file (-f)");
-
-  std::string text;
-  if (has_prompt) {
-    if (const size_t bad = tokenizer::utf8::first_invalid(prompt); bad != std::string_view::npos)
-      throw UsageError("--prompt: " + invalid_utf8_message(prompt, bad));
-    text = std::move(prompt);
-  } else {
-    text = read_text_file(text_file);
-    if (const size_t bad = tokenizer::utf8::first_invalid(text); bad != std::string_view::npos)
-      throw Error(text_file + ": " + invalid_utf8_message(text, bad));
-  }
+  if (!vm.count("prompt") && !vm.count("file"))
+    throw UsageError("give the text with one of --prompt (-p) and --file (-f)");
+  const std::string text = prompt_or_file(vm, prompt, text_file);
 
   const gguf::File file = gguf::File::open(model_path);
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file);

@@ -29,7 +29,9 @@
 //                                          BadInput.EvalTokensBeyondTheContextWriteNothing (eval)
 // invalid UTF-8 prompt                  -> RunBench.BadArgumentsAreOneLineErrors (run -p),
 //                                          TokenizePerplexity.TokenizeErrorsAreOneLine (tokenize -p, -f),
-//                                          TokenizePerplexity.PerplexityErrors (perplexity -f)
+//                                          TokenizePerplexity.PerplexityErrors (perplexity -f),
+//                                          RunBench.PromptFromAFileAndTheKvCacheType (run -f: a missing
+//                                          or non-UTF-8 file, -p with -f; --kv of another type)
 // corrupt / foreign / future-schema     -> the cache is advisory (DESIGN.md: "skipped with a warning,
 //   cache                                  never trusted"): one warning line naming the file and why,
 //                                          the run goes on with the defaults, exit 0.

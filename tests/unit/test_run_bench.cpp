@@ -2,6 +2,7 @@
 // argmax loop, the errors are one line, and bench prints llama-bench's table and JSON.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -216,6 +217,56 @@ TEST(RunBench, BadArgumentsAreOneLineErrors) {
   EXPECT_NE(r.err.find("threads"), std::string::npos) << r.err;
   r = run_tern("bench -m " + kTiny + " -o csv");
   EXPECT_EQ(r.exit_code, 2);
+}
+
+// llama-cli's -f: a long or multi-line prompt from a file, the same tokens and text as the
+// same string given with -p; and --kv, the KV cache's element type (run, bench, perplexity).
+TEST(RunBench, PromptFromAFileAndTheKvCacheType) {
+  test::TempDir tmp;
+  const std::string text = "The capital of France is\nParis; \xe2\x82\xac is the euro.\n";
+  auto write = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(tmp.file(name), std::ios::binary) << bytes;
+    return tmp.file(name);
+  };
+  const std::string file = write("prompt.txt", text);
+  const Generation g = reference_greedy(kTiny, text, 6);
+  const auto j = run_json("-m " + kTiny + " -f " + file + " -n 6 -t 1 --temp 0");
+  EXPECT_EQ(j["prompt_tokens"].get<std::vector<int32_t>>(), g.prompt);
+  EXPECT_EQ(j["tokens"].get<std::vector<int32_t>>(), g.ids);
+
+  auto r = run_tern("run -m " + kTiny + " -p hi -f " + file + " -n 2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("not both"), std::string::npos) << r.err;
+  r = run_tern("run -m " + kTiny + " -f " + tmp.file("missing.txt") + " -n 2");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(test::count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("missing.txt: cannot open the text file"), std::string::npos) << r.err;
+  r = run_tern("run -m " + kTiny + " -f " + write("bad.txt", "ab\xff") + " -n 2");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.txt: invalid UTF-8 at byte offset 2"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+
+  // f32 keeps twice the bytes per position; a bad type is a usage error everywhere.
+  const auto f16 = run_json("-m " + kTiny + " -p hi -n 2 -c 64 -t 1 --temp 0");
+  const auto f32 = run_json("-m " + kTiny + " -p hi -n 2 -c 64 -t 1 --temp 0 --kv f32");
+  EXPECT_GT(f16["memory"]["kv_cache_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(f32["memory"]["kv_cache_bytes"].get<uint64_t>(), 2 * f16["memory"]["kv_cache_bytes"].get<uint64_t>());
+  r = run_tern("bench -m " + kTiny + " -p 4 -n 2 -r 1 -t 1 --kv f32 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& t : nlohmann::json::parse(r.out)) {
+    EXPECT_EQ(t["type_k"], "f32");
+    EXPECT_EQ(t["type_v"], "f32");
+  }
+  r = run_tern("perplexity -m " + kTiny + " -f " + write("text.txt", text + text + text) + " --ctx 8 -t 1 --kv f32");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* cmd : {"run -p hi", "bench", "perplexity -f " /* file below */}) {
+    std::string args = std::string(cmd) + (std::string(cmd).find("-f") != std::string::npos ? file : "");
+    r = run_tern(args + " -m " + kTiny + " --kv q8_0");
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(test::count_lines(r.err), 1u) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("--kv q8_0: expected f16|f32"), std::string::npos) << args << ": " << r.err;
+  }
 }
 
 TEST(RunBench, TheSameSeedGivesTheSameText) {
