@@ -57,8 +57,9 @@ int cmd_info(const std::vector<std::string>& args) {
   for (const auto& b : backends) {
     if (!backend_text.empty()) backend_text += ", ";
     backend_text += b["name"].get<std::string>();
-    if (b.contains("version")) backend_text += " " + b["version"].get<std::string>();
-    if (b.contains("host_cpu")) backend_text += " (host cpu " + b["host_cpu"].get<std::string>() + ")";
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "literal" + string.
+    if (b.contains("version")) backend_text.append(" ").append(b["version"].get<std::string>());
+    if (b.contains("host_cpu")) backend_text.append(" (host cpu ").append(b["host_cpu"].get<std::string>()).append(")");
   }
   auto row = [](const char* k, const std::string& v) {
     std::cout << k << std::string(12 - std::string(k).size(), ' ') << v << "\n";
