@@ -36,7 +36,8 @@ uint64_t Model::weight_bytes() const {
 // checking each against what the architecture needs.
 class ModelLoader {
  public:
-  ModelLoader(const gguf::File& f, Model& m) : f_(f), m_(m), hp_(m.hp_) {}
+  // The weights are decoded and packed with the threads the model will run with.
+  ModelLoader(const gguf::File& f, Model& m) : f_(f), m_(m), hp_(m.hp_), pool_(m.options_.threads) {}
 
   void load() {
     read_hparams();
@@ -60,6 +61,7 @@ class ModelLoader {
   Model& m_;
   HParams& hp_;
   std::optional<TuningCache> cache_;
+  ThreadPool pool_;
   std::map<std::string, int> sources_;       // where each projection's kernel came from
   std::set<std::string, std::less<>> used_;  // tensors the model reads
   std::set<std::string> failed_pairs_;       // kernel pairs whose build threw (noted once each)
@@ -232,7 +234,7 @@ class ModelLoader {
   TernaryLinear read_linear(const std::string& proj, uint32_t k, uint32_t n, const char* meaning) {
     const gguf::TensorInfo& t = need(proj + ".weight");
     check_dims(t, {k, n}, meaning);
-    TernaryLinear w = ternary_from_tensor(t, f_.name(), extra_scale(proj));
+    TernaryLinear w = ternary_from_tensor(t, f_.name(), extra_scale(proj), &pool_);
     const ModelOptions& o = m_.options_;
     // Packed right away, so only one tensor's trits are ever unpacked at a time.
     if (o.use_kernels && o.acts == Activations::Int8 && w.block == 0) pack(w, n, k);
@@ -261,7 +263,7 @@ class ModelLoader {
       const std::string pair = to_name(choice->gemv) + " + " + to_name(choice->gemm);
       if (!failed_pairs_.count(pair)) {
         try {
-          pack_for_kernels(w, *choice);  // leaves w unpacked when a build throws
+          pack_for_kernels(w, *choice, &pool_);  // leaves w unpacked when a build throws
           sources_[choice->source]++;
           return;
         } catch (const Error& e) {

@@ -95,7 +95,8 @@ void collapse_block_scales(TernaryLinear& w, std::vector<float>& scales, size_t 
 
 }  // namespace
 
-TernaryLinear ternary_from_tensor(const gguf::TensorInfo& t, const std::string& file, float extra_scale) {
+TernaryLinear ternary_from_tensor(const gguf::TensorInfo& t, const std::string& file, float extra_scale,
+                                  ThreadPool* pool) {
   const std::string where = file;
   const ref::FormatTraits* f = ref::format_traits(t.type);
   const bool float_type = t.type == GgmlType::F16 || t.type == GgmlType::BF16 || t.type == GgmlType::F32;
@@ -118,7 +119,23 @@ TernaryLinear ternary_from_tensor(const gguf::TensorInfo& t, const std::string& 
   } else {
     std::vector<float> scales(ref::ternary_scale_count(*f, count));
     try {
-      f->to_trits(t.data, count, w.trits.data(), scales.data());
+      // Rows of whole scale blocks decode independently; a one-scale type (I2_S: its scale
+      // follows all the codes) is decoded in one go. A bad code found by a thread counts its
+      // element from that thread's first row: the serial decode then says where it is.
+      const size_t block = f->scale_block;
+      bool decoded = false;
+      if (pool && pool->size() > 1 && block != 0 && w.k % block == 0) {
+        const size_t row_bytes = ref::format_bytes(*f, w.k);
+        try {
+          pool->parallel_for_or_throw(w.n, 1, [&](uint64_t begin, uint64_t end) {
+            f->to_trits(t.data + begin * row_bytes, (end - begin) * w.k, w.trits.data() + begin * w.k,
+                        scales.data() + begin * (w.k / block));
+          });
+          decoded = true;
+        } catch (const Error&) {
+        }
+      }
+      if (!decoded) f->to_trits(t.data, count, w.trits.data(), scales.data());
     } catch (const Error& e) {
       throw Error(where + ": tensor " + t.name + ": " + e.what());
     }
@@ -141,13 +158,20 @@ void LinearScratch::reserve(size_t m, size_t k, size_t n) {
   if (acc.size() < m * n) acc.resize(m * n);
 }
 
-void pack_for_kernels(TernaryLinear& w, const KernelChoice& choice) {
+void pack_for_kernels(TernaryLinear& w, const KernelChoice& choice, ThreadPool* pool) {
   if (w.block != 0 || w.trits.empty()) return;
   auto p = std::make_shared<PackedLinear>();
   p->choice = choice;
   p->layout = layout_of(choice.gemv);
   p->bytes.resize(p->layout.total_bytes);
-  ref::pack_trits(p->layout, w.trits.data(), p->bytes.data());
+  const uint64_t tiles = p->layout.n_padded / p->layout.n_tile;
+  auto pack_tiles = [&](uint64_t begin, uint64_t end) {
+    ref::pack_trits_tiles(p->layout, w.trits.data(), p->bytes.data(), begin, end);
+  };
+  if (pool)
+    pool->parallel_for_or_throw(tiles, 1, pack_tiles);
+  else
+    pack_tiles(0, tiles);
   p->gemv = kernel_registry().get(choice.gemv);
   p->gemm = kernel_registry().get(choice.gemm);
   w.packed = std::move(p);

@@ -67,12 +67,14 @@ struct TernaryLinear {
 // no ternary values, when a float tensor holds a value other than 0 or
 // +-max|w| (naming the first bad element), or when a code is invalid.
 // `extra_scale` multiplies every scale (a producer's separate `.scale` tensor).
+// With a pool, block-scaled types (TQ2_0, TQ1_0) are decoded by row ranges in parallel; the
+// result, and the error naming the first bad element, are the same as without.
 TernaryLinear ternary_from_tensor(const gguf::TensorInfo& t, const std::string& file,
-                                  float extra_scale = 1.0f);
+                                  float extra_scale = 1.0f, ThreadPool* pool = nullptr);
 
-// Packs w for `choice` and releases its trits (one byte per weight). Only for a
-// per-tensor scale (BitNet); a per-block tensor stays on the reference path.
-void pack_for_kernels(TernaryLinear& w, const KernelChoice& choice);
+// Packs w for `choice` (tiles in parallel with a pool) and releases its trits (one byte per
+// weight). Only for a per-tensor scale (BitNet); a per-block tensor stays on the reference path.
+void pack_for_kernels(TernaryLinear& w, const KernelChoice& choice, ThreadPool* pool = nullptr);
 
 // Activations quantised once for every matmul that reads them (q/k/v share
 // one, gate/up another): per-token int8 (BitNet), rows k_padded apart with

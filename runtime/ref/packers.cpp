@@ -1,5 +1,6 @@
 #include "runtime/ref/packers.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -12,11 +13,33 @@ namespace {
 
 constexpr uint8_t kZeroCode = 1;
 
+// A group of V bytes whose part p of byte j is trit p*V + j, all inside the row: straight-line
+// code the compiler turns into vector instructions (model loading packs every weight through
+// here), checked once at the end. False when a trit is out of range.
+template <uint32_t V>
+bool pack_whole_group(const int8_t* t, uint8_t* g) {
+  uint8_t bytes[V], bad = 0;  // a store through g could alias t: kept local, copied at the end
+  for (uint32_t j = 0; j < V; ++j) {
+    const uint8_t c0 = static_cast<uint8_t>(t[j] + 1), c1 = static_cast<uint8_t>(t[V + j] + 1);
+    const uint8_t c2 = static_cast<uint8_t>(t[2 * V + j] + 1), c3 = static_cast<uint8_t>(t[3 * V + j] + 1);
+    bad |= static_cast<uint8_t>((c0 > 2) | (c1 > 2) | (c2 > 2) | (c3 > 2));
+    bytes[j] = static_cast<uint8_t>(c0 << 6 | c1 << 4 | c2 << 2 | c3);
+  }
+  std::memcpy(g, bytes, V);
+  return !bad;
+}
+
 // One row's groups, as layout_of describes them.
 void pack_row(const PackedLayout& l, uint64_t row, const int8_t* trits /*k or null*/, uint8_t* dst) {
   const uint32_t v = l.vec_bytes;
   for (uint64_t k0 = 0; k0 < l.k_padded; k0 += l.group) {
     uint8_t* g = dst + l.group_offset(row, k0);
+    // A whole group of the row (every group but a padded last one) the fast way; a trit out of
+    // range (or an unusual width) goes on to the checked loop below, which names it.
+    if (trits && k0 + l.group <= l.k) {
+      const bool ok = v == 64 ? pack_whole_group<64>(trits + k0, g) : v == 32 && pack_whole_group<32>(trits + k0, g);
+      if (ok) continue;
+    }
     for (uint32_t j = 0; j < v; ++j) {
       uint8_t byte = 0;
       for (uint32_t part = 0; part < 4; ++part) {
@@ -188,6 +211,17 @@ void pack_trits(const PackedLayout& l, const int8_t* trits, uint8_t* dst) {
     pack_lut(l, trits, dst);
   else
     pack_mad(l, trits, dst);
+}
+
+void pack_trits_tiles(const PackedLayout& l, const int8_t* trits, uint8_t* dst, uint64_t tile_begin,
+                      uint64_t tile_end) {
+  tile_end = std::min<uint64_t>(tile_end, l.n_padded / l.n_tile);
+  if (tile_begin >= tile_end) return;
+  // lut rows of a tile share its bytes (pack_lut_row ORs its bits in): clear them first.
+  if (l.family == Family::lut) std::memset(dst + tile_begin * l.tile_bytes, 0, (tile_end - tile_begin) * l.tile_bytes);
+  const RowPacker pack = row_packer(l);
+  for (uint64_t row = tile_begin * l.n_tile; row < tile_end * l.n_tile; ++row)
+    pack(l, row, row < l.n ? trits + row * l.k : nullptr, dst);
 }
 
 float pack_from_tensor(const PackedLayout& l, GgmlType type, const uint8_t* src, uint8_t* dst) {

@@ -34,6 +34,10 @@ void unpack_lut(const PackedLayout& l, const uint8_t* packed, int8_t* trits);
 
 // Any family: pack_mad / pack_lut as l.family says.
 void pack_trits(const PackedLayout& l, const int8_t* trits, uint8_t* dst);
+// pack_trits for the tiles [tile_begin, tile_end) (rows tile x n_tile ..., trits still the whole
+// [l.n][l.k]): each tile is its own byte range of dst, so threads may pack different tiles at once.
+void pack_trits_tiles(const PackedLayout& l, const int8_t* trits, uint8_t* dst, uint64_t tile_begin,
+                      uint64_t tile_end);
 
 // pack_mad_from_tensor for any family (l.family): same contract, same errors.
 float pack_from_tensor(const PackedLayout& l, GgmlType type, const uint8_t* src, uint8_t* dst);

@@ -1,6 +1,8 @@
 #include "runtime/threads/thread_pool.h"
 
 #include <algorithm>
+#include <exception>
+#include <limits>
 #include <string>
 
 #include "runtime/core/error.h"
@@ -103,6 +105,21 @@ void ThreadPool::parallel_for(uint64_t n, uint64_t unit, const RangeFn& fn) {
   if (sleepers_.load() > 0) wake_.notify_all();
   help(0);
   while (job.done.load(std::memory_order_acquire) < chunks) TERN_PAUSE();
+}
+
+void ThreadPool::parallel_for_or_throw(uint64_t n, uint64_t unit, const std::function<void(uint64_t, uint64_t)>& fn) {
+  std::mutex mu;
+  uint64_t first = std::numeric_limits<uint64_t>::max();
+  std::exception_ptr error;
+  parallel_for(n, unit, [&](uint64_t begin, uint64_t end) {
+    try {
+      fn(begin, end);
+    } catch (...) {
+      std::lock_guard lock(mu);
+      if (begin < first) first = begin, error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace tern

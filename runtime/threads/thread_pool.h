@@ -37,6 +37,10 @@ class ThreadPool {
   void parallel_for(uint64_t n, uint64_t unit, const std::function<void(uint64_t, uint64_t)>& fn) {
     parallel_for(n, unit, RangeFn([&fn](uint64_t b, uint64_t e, int) { fn(b, e); }));
   }
+  // parallel_for for work that may throw (loading a file): every chunk runs, a failing one stops
+  // only itself, and then the exception of the lowest failing chunk is rethrown here. When fn
+  // walks its range in order, that is the error a serial loop would have met first.
+  void parallel_for_or_throw(uint64_t n, uint64_t unit, const std::function<void(uint64_t, uint64_t)>& fn);
 
  private:
   // Two job slots: a worker that wakes late may still read the previous one,

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "runtime/core/error.h"
+#include "runtime/core/layout.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/model.h"
 #include "runtime/model/session.h"
@@ -22,7 +23,9 @@
 #include "runtime/model/ternary_linear.h"
 #include "runtime/ref/formats.h"
 #include "runtime/ref/fp16.h"
+#include "runtime/ref/packers.h"
 #include "runtime/ref/ref_kernels.h"
+#include "runtime/threads/thread_pool.h"
 #include "test_helpers.h"
 
 namespace tern {
@@ -367,6 +370,71 @@ std::vector<int8_t> random_trits(size_t n, uint32_t seed) {
     t[i] = static_cast<int8_t>(static_cast<int>((seed >> 16) % 3) - 1);
   }
   return t;
+}
+
+// Loading decodes and packs with the model's threads: the same trits, scales and packed bytes
+// as one thread, and a bad code is reported as the first one, whichever thread meets it.
+TEST(ModelLinear, LoadingWithThreadsDecodesAndPacksTheSame) {
+  const size_t k = 768, n = 37;
+  const std::vector<int8_t> trits = random_trits(k * n, 7);
+  std::vector<float> scales(n * k / 256);
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.25f * static_cast<float>(1 + i % 3);
+  std::vector<uint8_t> bytes(ref::format_bytes(*ref::format_traits(GgmlType::TQ2_0), k * n));
+  ref::pack_tq2_0(trits.data(), scales.data(), k * n, bytes.data());
+  ThreadPool pool(3);
+  const model::TernaryLinear one = model::ternary_from_tensor(tensor_over(bytes, GgmlType::TQ2_0, k, n), "mem");
+  const model::TernaryLinear three =
+      model::ternary_from_tensor(tensor_over(bytes, GgmlType::TQ2_0, k, n), "mem", 1.0f, &pool);
+  EXPECT_EQ(three.trits, trits);
+  EXPECT_EQ(three.block_scales, one.block_scales);
+  EXPECT_EQ(three.block, one.block);
+
+  // Packing, mad (both widths) and lut, tile by tile on the pool: the bytes of one pack_trits.
+  for (const char* name : {"tern_gemv_t2_i8f32_mad_n8k256u2__avx2_xbyak", "tern_gemv_t2_i8f32_mad_n16k512u4__avx512vnni_xbyak",
+                           "tern_gemv_t2_i8f32_lut_n64k240u1g3ei16__avx2_xbyak"}) {
+    KernelDesc d = parse_name(name);
+    d.n = n, d.k = k, d.m = 1;
+    const PackedLayout l = layout_of(d);
+    std::vector<uint8_t> serial(l.total_bytes), tiled(l.total_bytes, 0xAA);
+    ref::pack_trits(l, trits.data(), serial.data());
+    pool.parallel_for(l.n_padded / l.n_tile, 1, [&](uint64_t b, uint64_t e) {
+      ref::pack_trits_tiles(l, trits.data(), tiled.data(), b, e);
+    });
+    EXPECT_EQ(tiled, serial) << name;
+    std::vector<int8_t> back(k * n);
+    ref::unpack_mad(l, tiled.data(), back.data());
+    EXPECT_EQ(back, trits) << name;
+  }
+
+  // Code 3 (no trit) in rows 30 and 5: the message names row 5's element on every thread count.
+  bytes[30 * (k / 256) * 66 + 7] |= 0x03;
+  bytes[5 * (k / 256) * 66 + 1] |= 0xC0;
+  for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+    try {
+      model::ternary_from_tensor(tensor_over(bytes, GgmlType::TQ2_0, k, n), "mem", 1.0f, p);
+      ADD_FAILURE() << "a code 3 was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("element " + std::to_string(5 * k + 32 * 3 + 1) + " has invalid code 3"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// pack_mad's fast path for whole groups still names a trit out of range.
+TEST(ModelLinear, PackingNamesATritOutOfRange) {
+  KernelDesc d = parse_name("tern_gemv_t2_i8f32_mad_n8k256u2__avx2_xbyak");
+  d.n = 3, d.k = 512, d.m = 1;
+  const PackedLayout l = layout_of(d);
+  std::vector<int8_t> trits(d.n * d.k, 0);
+  trits[1 * 512 + 300] = 2;
+  std::vector<uint8_t> out(l.total_bytes);
+  try {
+    ref::pack_trits(l, trits.data(), out.data());
+    ADD_FAILURE() << "a 2 was packed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("row 1 element 300 is 2, not a trit"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ModelLinear, BlockScalesAreKeptOnlyWhenTheyDiffer) {
