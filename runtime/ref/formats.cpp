@@ -114,22 +114,33 @@ constexpr std::array<Tq1Slot, 256> make_tq1_map() {
 }
 constexpr std::array<Tq1Slot, 256> kTq1Map = make_tq1_map();
 
+// kTq1Map's three regions as loops over consecutive bytes for each trit index, which compile to
+// vector code (model loading decodes every weight through here).
 void tq1_block_to_trits(const uint8_t* blk, int8_t* out) {
-  for (size_t e = 0; e < 256; ++e) out[e] = tq1_trit(blk[kTq1Map[e].byte], kTq1Map[e].trit);
+  for (size_t k = 0; k < 5; ++k)
+    for (size_t m = 0; m < 32; ++m) out[m + 32 * k] = tq1_trit(blk[m], k);
+  for (size_t k = 0; k < 5; ++k)
+    for (size_t m = 0; m < 16; ++m) out[160 + m + 16 * k] = tq1_trit(blk[32 + m], k);
+  for (size_t k = 0; k < 4; ++k)
+    for (size_t j = 0; j < 4; ++j) out[240 + j + 4 * k] = tq1_trit(blk[48 + j], k);
 }
 
 // ---------------------------------------------------------------- I2_S
 // bitnet.cpp src/ggml-bitnet-mad.cpp quantize_i2_s (x86, ACT_PARALLEL):
 // byte 32b + j, bits (6 - 2g)..(7 - 2g)  <->  element 128b + 32g + j.
 void i2s_block_to_trits(const uint8_t* blk, size_t base, int8_t* out) {
+  unsigned bad = 0;  // checked after the loop, which then compiles to vector code
   for (size_t g = 0; g < 4; ++g) {
     const unsigned shift = 6 - 2 * static_cast<unsigned>(g);
     for (size_t j = 0; j < 32; ++j) {
       const unsigned code = (blk[j] >> shift) & 3u;
-      if (code == 3) bad_code("I2_S", base + 32 * g + j, code);
+      bad |= code == 3;
       out[32 * g + j] = static_cast<int8_t>(static_cast<int>(code) - 1);
     }
   }
+  if (!bad) return;
+  for (size_t e = 0; e < kI2sBlock; ++e)  // the first bad element, as the message names it
+    if (out[e] == 2) bad_code("I2_S", base + e, 3);
 }
 
 float i2s_scale(const uint8_t* src, size_t n) {

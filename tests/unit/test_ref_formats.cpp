@@ -260,6 +260,35 @@ INSTANTIATE_TEST_SUITE_P(RefFormats, RefTernaryRoundTrip,
                                            TernaryCase{GgmlType::I2_S, 128 * 7}),
                          [](const auto& info) { return std::string(ggml_type_name(info.param.type)); });
 
+// Code 3 (a 2-bit code that is no trit) in two places: decoding names the first. (TQ1_0's
+// base-3 bytes have no invalid value: every byte decodes to five trits, tested below.)
+TEST(RefFormats, UnpackNamesTheFirstInvalidCode) {
+  for (const TernaryCase c : {TernaryCase{GgmlType::TQ2_0, 256 * 5}, TernaryCase{GgmlType::I2_S, 128 * 7}}) {
+    SCOPED_TRACE(ggml_type_name(c.type));
+    const FormatTraits& f = *format_traits(c.type);
+    const size_t n = c.n;
+    std::vector<int8_t> trits(n, 0), out(n);
+    std::vector<float> scales(ternary_scale_count(f, n), 1.0f);
+    Bytes zeros(format_bytes(f, n));
+    f.from_trits(trits.data(), scales.data(), n, zeros.data());
+    Bytes bytes = zeros;
+    // Element e's two bits: where encoding a lone +1 there (code 2 = 0b10 instead of 0b01)
+    // differs from all zeros; setting both makes code 3.
+    auto poison = [&](size_t e) {
+      std::vector<int8_t> one(n, 0);
+      one[e] = 1;
+      Bytes marked(zeros.size());
+      f.from_trits(one.data(), scales.data(), n, marked.data());
+      for (size_t i = 0; i < bytes.size(); ++i) bytes[i] |= static_cast<uint8_t>(marked[i] ^ zeros[i]);
+    };
+    poison(n - 3);
+    poison(300);
+    expect_error_mentioning([&] { f.to_trits(bytes.data(), n, out.data(), scales.data()); },
+                            "element 300 has invalid code 3");
+  }
+}
+
+
 // ================================================================ TQ2_0 layout
 
 TEST(RefFormats, Tq2_0BytesPinTheLayout) {
