@@ -581,7 +581,7 @@ TEST(BadInput, DiskFullLeavesNoPartialFile) {
   std::filesystem::remove(model);
 
   std::string tokens = "1";
-  for (int i = 2; i <= 20; ++i) tokens += "," + std::to_string(i);
+  for (int i = 2; i <= 20; ++i) tokens.append(",").append(std::to_string(i));  // not "," + (GCC 12 -Wrestrict)
   r = run("eval -m " + kTiny + " --tokens " + tokens + " --logits " + logits, limited);
   expect_one_line_error(r, 1, {logits, "File too large"}, "eval --logits");
   EXPECT_TRUE(entries(dir).empty());

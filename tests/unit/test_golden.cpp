@@ -74,7 +74,8 @@ TEST(Golden, InspectShowsMetadataAndTensors) {
       ASSERT_NE(at, std::string::npos) << m << ": " << name;
       std::string line = r.out.substr(at, r.out.find('\n', at) - at);
       std::string want = type.get<std::string>();
-      EXPECT_NE(line.find(" " + want.substr(0, want.find('(')) + " "), std::string::npos) << line;
+      const std::string word = std::string(" ").append(want.substr(0, want.find('('))).append(" ");
+      EXPECT_NE(line.find(word), std::string::npos) << line;
     }
   }
 }

@@ -71,7 +71,7 @@ TEST_F(ModelKernels, OneDispatchForSeveralProjectionsEqualsOneEach) {
   const size_t K = 300;
   auto make = [&](size_t n, uint16_t n_tile) {
     model::TernaryLinear w;
-    w.name = "w" + std::to_string(n);
+    w.name = std::string("w").append(std::to_string(n));  // not "w" + (GCC 12 -Wrestrict)
     w.n = n;
     w.k = K;
     w.scale = 0.5f;

@@ -97,7 +97,7 @@ Reference reference_perplexity(const std::string& model, const std::string& text
                                tokens.begin() + static_cast<ptrdiff_t>((c + 1) * ctx));
     if (!empty.empty()) chunk[0] = empty[0];
     std::string list;
-    for (int32_t t : chunk) list += (list.empty() ? "" : ",") + std::to_string(t);
+    for (int32_t t : chunk) list.append(list.empty() ? "" : ",").append(std::to_string(t));
     const std::string out = tmp.file("chunk.f32");
     const auto r = run_tern("eval -m " + model + " -t 1 --tokens " + list + " --logits " + out);
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -271,7 +271,7 @@ TEST(TokenizePerplexity, PerplexityPrintsRunningPplAndTheFinalEstimate) {
   for (std::string item; std::getline(list, item, ',');) items.push_back(item);
   ASSERT_EQ(items.size(), n_chunks) << r.out;
   for (size_t i = 0; i < n_chunks; ++i)
-    EXPECT_TRUE(items[i].starts_with("[" + std::to_string(i + 1) + "]")) << items[i];
+    EXPECT_TRUE(items[i].starts_with(std::string("[").append(std::to_string(i + 1)).append("]"))) << items[i];
   const double ppl = std::stod(m[3].str()), err = std::stod(m[4].str());
   EXPECT_TRUE(std::isfinite(ppl));
   EXPECT_GT(ppl, 1.0);
