@@ -77,7 +77,11 @@ std::unique_ptr<llvm::TargetMachine> make_host_target_machine() {
   llvm::StringMap<bool> host_features;
   std::string features;
   if (llvm::sys::getHostCPUFeatures(host_features))
-    for (const auto& f : host_features) features += (features.empty() ? "" : ",") + std::string(f.second ? "+" : "-") + f.first().str();
+    for (const auto& f : host_features) {  // appended piece by piece: GCC 12's -Wrestrict misfires on "" + string
+      if (!features.empty()) features += ',';
+      features += f.second ? '+' : '-';
+      features += f.first().str();
+    }
   return make_target_machine(host_triple(), llvm::sys::getHostCPUName().str(), features);
 }
 

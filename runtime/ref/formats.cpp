@@ -95,7 +95,8 @@ int8_t tq1_trit(uint8_t byte, size_t k) {
 uint8_t tq1_encode(unsigned v) { return static_cast<uint8_t>((v * 256u + 242u) / 243u); }
 
 // For element e of a block: (byte index within the 52 code bytes, trit index).
-// The same map drives packing and unpacking, so they cannot disagree.
+// Packing goes through this map; unpacking walks its three regions in loops
+// (tq1_block_to_trits), and RefFormats' TQ1_0 tests check every pattern both ways.
 struct Tq1Slot {
   uint8_t byte;
   uint8_t trit;

@@ -30,7 +30,7 @@ TEST(CpuInfo, DetectsThisMachine) {
   EXPECT_TRUE(c.features.neon);  // Advanced SIMD is part of every aarch64 Linux CPU
   EXPECT_FALSE(c.features.avx2);
   EXPECT_NE(c.best_isa(), Isa::scalar);
-  if (c.features.i8mm) EXPECT_TRUE(c.features.dotprod);
+  EXPECT_TRUE(!c.features.i8mm || c.features.dotprod);  // i8mm implies dotprod
   EXPECT_EQ(c.cpu_id().rfind("aarch64-" + c.vendor + "-0x", 0), 0u) << c.cpu_id();
 #endif
   EXPECT_GT(c.l1d_bytes, 0u);
