@@ -445,6 +445,32 @@ nlohmann::ordered_json to_json(const Test& t, const ModelFacts& f, const std::st
   return j;
 }
 
+// llama-bench's CSV: a header of the field names, then one line per test with every value in
+// double quotes (a quote inside doubled), numbers as std::to_string writes them and booleans as
+// 0 / 1. The per-sample arrays are left out, as llama-bench leaves them out.
+std::string csv_line(const nlohmann::ordered_json& record, bool header) {
+  std::string line;
+  for (const auto& [key, value] : record.items()) {
+    if (value.is_array()) continue;
+    std::string text = key;
+    if (!header) {
+      if (value.is_string()) text = value.get<std::string>();
+      else if (value.is_boolean()) text = value.get<bool>() ? "1" : "0";
+      else if (value.is_number_float()) text = std::to_string(value.get<double>());
+      else text = value.dump();
+      std::string quoted = "\"";
+      for (char c : text) {
+        if (c == '"') quoted += '"';
+        quoted += c;
+      }
+      text = quoted + "\"";
+    }
+    if (!line.empty()) line += ',';
+    line += text;
+  }
+  return line + "\n";
+}
+
 }  // namespace
 
 int cmd_bench(const std::vector<std::string>& args) {
@@ -461,21 +487,21 @@ int cmd_bench(const std::vector<std::string>& args) {
       ("threads,t", po::value(&threads_arg)->default_value(threads_arg), "thread counts, e.g. 1,2 (each 1..1024)")
       ("repetitions,r", po::value(&reps)->default_value(reps), "timed runs of each test after the warm-up")
       ("kv", po::value(&kv)->default_value(kv), "KV cache type: f16 | f32 (llama-bench's -ctk / -ctv)")
-      ("output,o", po::value(&output)->default_value(output), "md (llama-bench's table) | json | jsonl")
+      ("output,o", po::value(&output)->default_value(output), "md (llama-bench's table) | csv | json | jsonl")
       ("json", "the same as -o json")
       ("no-warmup", "skip the warm-up run of each test");
   // clang-format on
   po::variables_map vm;
   if (!parse_options(
-          "bench", args, desc, vm, "-m FILE [-p 512] [-n 128] [-d 0] [-t 1,2] [-r 5] [-o md|json|jsonl]",
+          "bench", args, desc, vm, "-m FILE [-p 512] [-n 128] [-d 0] [-t 1,2] [-r 5] [-o md|csv|json|jsonl]",
           "  tern bench -m model.gguf -p 128 -n 32 -t 1,2 -r 3\n"
           "  tern bench -m model.gguf -p 512 -n 32 -d 0,1024 -t 2    # also after 1024 tokens of context\n"
           "  tern bench -m model.gguf -p 0 -n 64 -t 2 --json > tg.json   # llama-bench's JSON fields\n"))
     return 0;
 
   if (vm.count("json")) output = "json";
-  if (output != "md" && output != "json" && output != "jsonl")
-    throw UsageError("--output " + output + ": expected md|json|jsonl");
+  if (output != "md" && output != "csv" && output != "json" && output != "jsonl")
+    throw UsageError("--output " + output + ": expected md|csv|json|jsonl");
   const std::vector<int> n_prompt = parse_int_list(prompts, "n-prompt", 0, 1 << 20);
   const std::vector<int> n_gen = parse_int_list(gens, "n-gen", 0, 1 << 20);
   const std::vector<int> n_depth = parse_int_list(depths, "n-depth", 0, 1 << 20);
@@ -504,6 +530,7 @@ int cmd_bench(const std::vector<std::string>& args) {
 
   if (output == "md") print_md_header();
   nlohmann::ordered_json records = nlohmann::ordered_json::array();
+  bool csv_header_done = false;
   std::vector<std::pair<int, double>> bandwidths;
   for (int t : threads) {
     const double bw = read_bandwidth_gbs(t);
@@ -523,6 +550,11 @@ int cmd_bench(const std::vector<std::string>& args) {
         print_md_row(test, facts);
       } else if (output == "jsonl") {
         std::cout << to_json(test, facts, model_path, model).dump() << "\n" << std::flush;
+      } else if (output == "csv") {
+        const nlohmann::ordered_json record = to_json(test, facts, model_path, model);
+        if (!csv_header_done) std::cout << csv_line(record, true);
+        csv_header_done = true;
+        std::cout << csv_line(record, false) << std::flush;
       } else {
         records.push_back(to_json(test, facts, model_path, model));
       }

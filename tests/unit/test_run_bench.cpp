@@ -2,6 +2,7 @@
 // argmax loop, the errors are one line, and bench prints llama-bench's table and JSON.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -215,7 +216,7 @@ TEST(RunBench, BadArgumentsAreOneLineErrors) {
   r = run_tern("bench -m " + kTiny + " -t 1,0");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("threads"), std::string::npos) << r.err;
-  r = run_tern("bench -m " + kTiny + " -o csv");
+  r = run_tern("bench -m " + kTiny + " -o sql");  // llama-bench has it; tern does not
   EXPECT_EQ(r.exit_code, 2);
 }
 
@@ -377,6 +378,56 @@ TEST(RunBench, BenchJsonHasLlamaBenchsFields) {
   }
   // tg reads every weight for every token; pp shares them over its 16 tokens.
   EXPECT_GT(j[1]["bytes_per_token"].get<double>(), 8 * j[0]["bytes_per_token"].get<double>());
+}
+
+// -o csv: llama-bench's CSV (a header, then every value quoted), the JSON record's scalar fields.
+TEST(RunBench, BenchCsvIsLlamaBenchsCsv) {
+  auto r = run_tern("bench -m " + kTiny + " -p 8 -n 2 -r 1 -t 1,2 -o csv");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 5u) << r.out;  // header + pp8, tg2 for each of 2 thread counts
+  auto split = [](const std::string& line) {
+    std::vector<std::string> cells;
+    std::string cell;
+    bool quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (c == '"' && quoted && i + 1 < line.size() && line[i + 1] == '"') {
+        cell += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = !quoted;
+      } else if (c == ',' && !quoted) {
+        cells.push_back(cell);
+        cell.clear();
+      } else {
+        cell += c;
+      }
+    }
+    cells.push_back(cell);
+    return cells;
+  };
+  const std::vector<std::string> header = split(lines[0]);
+  EXPECT_EQ(header.front(), "build_commit");
+  for (const char* f : {"model_filename", "n_threads", "type_k", "n_prompt", "n_gen", "avg_ns", "avg_ts", "stddev_ts"})
+    EXPECT_NE(std::find(header.begin(), header.end(), f), header.end()) << f;
+  EXPECT_EQ(std::find(header.begin(), header.end(), "samples_ns"), header.end());
+  auto col = [&](const char* f) { return std::find(header.begin(), header.end(), f) - header.begin(); };
+  const int n_threads[] = {1, 1, 2, 2}, n_prompt[] = {8, 0, 8, 0};
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].front(), '"') << lines[i];
+    const std::vector<std::string> v = split(lines[i]);
+    ASSERT_EQ(v.size(), header.size()) << lines[i];
+    EXPECT_EQ(v[col("n_threads")], std::to_string(n_threads[i - 1]));
+    EXPECT_EQ(v[col("n_prompt")], std::to_string(n_prompt[i - 1]));
+    EXPECT_EQ(v[col("model_filename")], kTiny);
+    EXPECT_GT(std::stod(v[col("avg_ts")]), 0.0);
+  }
+  r = run_tern("bench -m " + kTiny + " -o xml");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("expected md|csv|json|jsonl"), std::string::npos) << r.err;
 }
 
 TEST(RunBench, HelpHasExamples) {
