@@ -152,9 +152,7 @@ float pack_rows_from_tensor(const PackedLayout& l, const FormatTraits& f, GgmlTy
 
 void pack_lut(const PackedLayout& l, const int8_t* trits, uint8_t* dst) {
   if (l.family != Family::lut) throw Error("pack_lut: the layout is not a lut layout");
-  std::memset(dst, 0, l.total_bytes);
-  for (uint64_t row = 0; row < l.n_padded; ++row)
-    pack_lut_row(l, row, row < l.n ? trits + row * l.k : nullptr, dst);
+  pack_trits(l, trits, dst);
 }
 
 void unpack_lut(const PackedLayout& l, const uint8_t* packed, int8_t* trits) {
@@ -207,10 +205,7 @@ void unpack_lut(const PackedLayout& l, const uint8_t* packed, int8_t* trits) {
 }
 
 void pack_trits(const PackedLayout& l, const int8_t* trits, uint8_t* dst) {
-  if (l.family == Family::lut)
-    pack_lut(l, trits, dst);
-  else
-    pack_mad(l, trits, dst);
+  pack_trits_tiles(l, trits, dst, 0, l.n_padded / l.n_tile);
 }
 
 void pack_trits_tiles(const PackedLayout& l, const int8_t* trits, uint8_t* dst, uint64_t tile_begin,
@@ -234,9 +229,7 @@ float pack_from_tensor(const PackedLayout& l, GgmlType type, const uint8_t* src,
 }
 
 void pack_mad(const PackedLayout& l, const int8_t* trits, uint8_t* dst) {
-  if (l.family != Family::mad) return pack_trits(l, trits, dst);  // never write a lut layout as mad's
-  for (uint64_t row = 0; row < l.n_padded; ++row)
-    pack_row(l, row, row < l.n ? trits + row * l.k : nullptr, dst);
+  pack_trits(l, trits, dst);  // the layout's own family: never a lut layout written as mad's
 }
 
 void unpack_mad(const PackedLayout& l, const uint8_t* packed, int8_t* trits) {
