@@ -27,6 +27,8 @@
 #include <functional>
 #include <mutex>
 #include <sstream>
+#include <thread>
+#include <unordered_map>
 
 #include "codegen/llvm/kernel_ir.h"
 #include "codegen/llvm/target.h"
@@ -87,9 +89,10 @@ class LlvmJit {
            "|" + tm_->getTargetFeatureString().str();
   }
 
+  // Thread-safe; kernels compile in parallel (each with its own context, module and
+  // target machine), and only loading into the JIT is serialised.
   KernelFn build(const KernelDesc& d) {
     const std::string name = to_name(d);
-    std::lock_guard lock(mu_);
     const auto start = std::chrono::steady_clock::now();
     std::string object, path;
     bool hit = false;
@@ -109,15 +112,20 @@ class LlvmJit {
       hit = read_file(path, object);
     }
     if (!hit) {
-      codegen::optimize(*module, *tm_);
-      object = codegen::emit_object(*module, *tm_);
+      // A TargetMachine is not safe to share between threads compiling at once.
+      std::unique_ptr<llvm::TargetMachine> tm = codegen::make_host_target_machine();
+      codegen::optimize(*module, *tm);
+      object = codegen::emit_object(*module, *tm);
       // TERN_JIT_DUMP=dir, as for the Xbyak kernels: the object and its assembly.
       if (const char* dump = std::getenv("TERN_JIT_DUMP"); dump && *dump) {
         std::ofstream(std::string(dump) + "/" + name + ".o", std::ios::binary) << object;
-        std::ofstream(std::string(dump) + "/" + name + ".s") << codegen::emit_assembly(*module, *tm_);
+        std::ofstream(std::string(dump) + "/" + name + ".s") << codegen::emit_assembly(*module, *tm);
       }
       if (!path.empty()) write_file_atomically(path, object);
     }
+    std::lock_guard lock(mu_);
+    // Two threads that built the same kernel: the second must not define its symbol again.
+    if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
     if (llvm::Error e = jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(object, name)))
       throw Error("LLVM ORC JIT could not load " + name + ": " + llvm_error(std::move(e)));
     auto symbol = jit_->lookup(name);
@@ -131,6 +139,7 @@ class LlvmJit {
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
     (hit ? g_hits : g_compiled) += 1;
     (hit ? g_hit_ns : g_compile_ns) += ns;
+    loaded_.emplace(name, fn);
     return fn;
   }
 
@@ -149,7 +158,10 @@ class LlvmJit {
   static void write_file_atomically(const std::string& path, const std::string& bytes) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    const std::string tmp = path + ".tmp" + std::to_string(std::hash<std::string>{}(path) ^ uint64_t(::getpid()));
+    // Unique per process and thread: two threads may write the same kernel at once.
+    const std::string tmp = path + ".tmp" +
+                            std::to_string(std::hash<std::string>{}(path) ^ uint64_t(::getpid()) ^
+                                           (std::hash<std::thread::id>{}(std::this_thread::get_id()) << 1));
     {
       std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
       if (!f) return;
@@ -164,9 +176,10 @@ class LlvmJit {
     if (ec) std::filesystem::remove(tmp, ec);
   }
 
-  std::mutex mu_;
+  std::mutex mu_;  // guards jit_ and loaded_
   std::string cache_dir_, key_;
-  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::unique_ptr<llvm::TargetMachine> tm_;  // read only after construction: the cache key and CPU name
+  std::unordered_map<std::string, KernelFn> loaded_;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
 };
 

@@ -1,13 +1,16 @@
 #include "runtime/model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "runtime/core/error.h"
+#include "runtime/dispatch/kernel_registry.h"
 #include "runtime/ref/formats.h"
 
 namespace tern::model {
@@ -288,6 +291,34 @@ class ModelLoader {
     sources_["reference (kernel build failed)"]++;
   }
 
+  // Builds the kernels of every projection shape before the first tensor is packed, on
+  // the pool's threads: a first run compiles its LLVM kernels in parallel (about 80 ms
+  // each), later runs load them from the object cache. A kernel that fails here is built
+  // again, and its failure handled, by pack().
+  void prebuild_kernels() {
+    const ModelOptions& o = m_.options_;
+    if (!o.use_kernels || o.acts != Activations::Int8) return;
+    const uint32_t e = hp_.n_embd, kv = hp_.n_embd_kv(), ff = hp_.n_ff;
+    std::vector<KernelDesc> descs;
+    auto add = [&](const KernelDesc& d) {
+      if (std::find(descs.begin(), descs.end(), d) == descs.end()) descs.push_back(d);
+    };
+    for (auto [n, k] : {std::pair{e, e}, std::pair{kv, e}, std::pair{ff, e}, std::pair{e, ff}})
+      if (std::optional<KernelChoice> c = choose_kernels(n, k, o.threads, cache_ ? &*cache_ : nullptr)) {
+        add(c->gemv);
+        add(c->gemm);
+      }
+    pool_.parallel_for(descs.size(), 1, [&](uint64_t begin, uint64_t end) {
+      for (uint64_t i = begin; i < end; ++i) {
+        try {
+          kernel_registry().get(descs[i]);
+        } catch (const std::exception&) {
+          // pack() meets the same failure, falls back and says so.
+        }
+      }
+    });
+  }
+
   void read_tensors() {
     const gguf::TensorInfo& embd = need("token_embd.weight");
     if (embd.n_dims != 2)
@@ -310,6 +341,7 @@ class ModelLoader {
       m_.rope_freq_factors_ = read_vector("rope_freqs.weight", hp_.head_dim / 2, "head_dim / 2");
 
     const uint32_t e = hp_.n_embd, kv = hp_.n_embd_kv(), ff = hp_.n_ff;
+    prebuild_kernels();
     m_.layers_.resize(hp_.n_layer);
     for (uint32_t l = 0; l < hp_.n_layer; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";

@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <sys/mman.h>
 
@@ -200,6 +203,54 @@ TEST(LlvmBackend, SecondStartLoadsTheObjectCacheAndACorruptEntryIsRecompiled) {
   }
   EXPECT_EQ(jit::llvm_stats().compiled, cached.compiled + 1);
   EXPECT_GT(std::filesystem::file_size(files[0]), 64u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LlvmBackend, KernelsBuiltFromSeveralThreadsAtOnceAreExact) {
+  if (!host_cpu().supports(Isa::avx2)) GTEST_SKIP() << "no AVX2";
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("tern-llvm-threads-" + std::to_string(std::random_device{}()));
+  std::unique_ptr<KernelProvider> provider = jit::make_llvm_provider(dir.string());
+  std::vector<KernelDesc> descs;
+  for (uint32_t i = 0; i < 3; ++i) {
+    for (Op op : {Op::gemv, Op::gemm}) {
+      KernelDesc d = default_kernel(op, 24 + 8 * i, 300 + 40 * i, op == Op::gemv ? 1 : 8, Isa::avx2);
+      d.backend = Backend::llvm;
+      descs.push_back(d);
+    }
+  }
+  // Every thread builds every kernel, from a different start: each kernel is compiled by
+  // several threads at once and the provider (not a registry) sees every request.
+  constexpr size_t kThreads = 4;
+  std::vector<std::vector<Kernel>> built(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        for (size_t i = 0; i < descs.size(); ++i) built[t].push_back(provider->build(descs[(i + t) % descs.size()]));
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  for (std::thread& th : threads) th.join();
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  for (size_t t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(errors[t], "") << "thread " << t;
+    ASSERT_EQ(built[t].size(), descs.size());
+    for (size_t i = 0; i < descs.size(); ++i) {
+      const Kernel& k = built[t][i];
+      ASSERT_NE(k.fn, nullptr);
+      KernelTester().n(k.desc.n).k(k.desc.k).m(k.desc.m).seed(seed + i).test_raw(k.desc, k.fn);
+      if (HasFatalFailure()) return;
+    }
+  }
+  // One object per kernel in the cache, and no temporary file left beside them.
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path().filename().string());
+  EXPECT_EQ(files.size(), descs.size());
+  for (const std::string& f : files) EXPECT_EQ(f.substr(f.size() - 2), ".o") << f;
   std::filesystem::remove_all(dir);
 }
 
