@@ -291,14 +291,14 @@ class ModelLoader {
     sources_["reference (kernel build failed)"]++;
   }
 
-  // Builds the kernels of every projection shape before the first tensor is packed, on
-  // the pool's threads: a first run compiles its LLVM kernels in parallel (about 80 ms
-  // each), later runs load them from the object cache. A kernel that fails here is built
-  // again, and its failure handled, by pack().
-  void prebuild_kernels() {
+  // Builds the kernels of every projection shape (n_embd e, n_embd_kv kv, n_ff ff, as
+  // read_tensors reads them) before the first tensor is packed, on the pool's threads: a
+  // first run compiles its LLVM kernels in parallel (about 80 ms each), later runs load
+  // them from the object cache. A kernel that fails here is built again, and its failure
+  // handled, by pack().
+  void prebuild_kernels(uint32_t e, uint32_t kv, uint32_t ff) {
     const ModelOptions& o = m_.options_;
     if (!o.use_kernels || o.acts != Activations::Int8) return;
-    const uint32_t e = hp_.n_embd, kv = hp_.n_embd_kv(), ff = hp_.n_ff;
     std::vector<KernelDesc> descs;
     auto add = [&](const KernelDesc& d) {
       if (std::find(descs.begin(), descs.end(), d) == descs.end()) descs.push_back(d);
@@ -341,7 +341,7 @@ class ModelLoader {
       m_.rope_freq_factors_ = read_vector("rope_freqs.weight", hp_.head_dim / 2, "head_dim / 2");
 
     const uint32_t e = hp_.n_embd, kv = hp_.n_embd_kv(), ff = hp_.n_ff;
-    prebuild_kernels();
+    prebuild_kernels(e, kv, ff);
     m_.layers_.resize(hp_.n_layer);
     for (uint32_t l = 0; l < hp_.n_layer; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
